@@ -1,0 +1,40 @@
+# scantag: `make run` starts the server on the embedded defaults; `make test` runs every test.
+
+CARGO ?= cargo
+SDK_VENV ?= target/sdk-venv
+
+.PHONY: run test test-mysql openapi lint sdk-check
+
+## Start the API on http://127.0.0.1:8080 (SQLite + in-process cache + bundled WeChat mock
+## unless SCANTAG_* settings say otherwise).
+run:
+	$(CARGO) run -p scantag-api --bin scantag -- serve
+
+## All tests on SQLite; when SCANTAG_TEST_MYSQL_URL and SCANTAG_TEST_REDIS_URL are set, the
+## end-to-end suite runs again on MySQL/MariaDB + Redis.
+test:
+	$(CARGO) test --workspace
+	@if [ -n "$$SCANTAG_TEST_MYSQL_URL" ] || [ -n "$$SCANTAG_TEST_REDIS_URL" ]; then \
+		$(MAKE) --no-print-directory test-mysql; \
+	else \
+		echo "SCANTAG_TEST_MYSQL_URL/SCANTAG_TEST_REDIS_URL not set: skipped the MySQL + Redis run"; \
+	fi
+
+test-mysql:
+	SCANTAG_TEST_BACKEND=mysql $(CARGO) test -p scantag-e2e --test e2e
+
+## Regenerate the committed OpenAPI document from the code.
+openapi:
+	$(CARGO) run -q -p scantag-api --bin scantag -- openapi > openapi/openapi.json
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Generate a Python client from the committed document: fails if a real generator rejects it.
+sdk-check:
+	python3 -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check openapi-python-client ruff
+	rm -rf target/sdk-python
+	PATH="$(CURDIR)/$(SDK_VENV)/bin:$$PATH" openapi-python-client generate --path openapi/openapi.json \
+		--output-path target/sdk-python --overwrite --fail-on-warning

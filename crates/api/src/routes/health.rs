@@ -1,0 +1,86 @@
+//! Liveness and readiness probes.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: &'static str,
+}
+
+/// Status of one dependency.
+#[derive(Serialize, ToSchema)]
+pub struct Dependency {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    /// Which implementation is in use (`sqlite`, `mysql`, `redis`, `memory`).
+    pub backend: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "ready",
+    "database": {"status": "ok", "backend": "mysql"},
+    "cache": {"status": "ok", "backend": "redis"}
+}))]
+pub struct Readiness {
+    /// `ready`, `degraded` (the cache is down: answers come from the database) or `unavailable`.
+    pub status: &'static str,
+    pub database: Dependency,
+    pub cache: Dependency,
+}
+
+/// Liveness: the process is up and answering.
+#[utoipa::path(
+    tag = "health",
+    responses((status = 200, description = "The process is alive", body = Health))
+)]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: whether the database and the cache answer. A cache outage only degrades the
+/// service (200, `degraded`); a database outage makes it unavailable (503).
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready to serve (possibly without the cache)", body = Readiness),
+        (status = 503, description = "The database cannot be reached", body = Readiness)
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let db_ok = scantag_domain::db::ping(&state.db).await.is_ok();
+    let cache_ok = state.cache.ping().await.is_ok();
+    let backend = match state.db.get_database_backend() {
+        sea_orm::DatabaseBackend::MySql => "mysql",
+        sea_orm::DatabaseBackend::Sqlite => "sqlite",
+        _ => "other",
+    };
+    let body = Readiness {
+        status: match (db_ok, cache_ok) {
+            (true, true) => "ready",
+            (true, false) => "degraded",
+            (false, _) => "unavailable",
+        },
+        database: Dependency {
+            status: if db_ok { "ok" } else { "unavailable" },
+            backend: backend.to_owned(),
+        },
+        cache: Dependency {
+            status: if cache_ok { "ok" } else { "unavailable" },
+            backend: state.cache.backend().as_str().to_owned(),
+        },
+    };
+    if db_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,232 @@
+//! Typed settings: defaults, then an optional TOML file, then `SCANTAG_*` environment variables.
+//!
+//! Nested keys use a double underscore (`SCANTAG_JWT__ACCESS_TTL_SECS`). Unknown keys, from the
+//! file or the environment, are refused at start-up so that a typo cannot silently fall back to a
+//! default. Secrets are wrapped so they never appear in logs or `Debug` output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The variable naming a settings file; read before everything else.
+pub const CONFIG_FILE_VAR: &str = "SCANTAG_CONFIG";
+/// Environment variables with this prefix (after `SCANTAG_`) belong to the test harness.
+const TEST_VAR_PREFIX: &str = "TEST_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// `mysql://user:pass@host/db` or `sqlite://path?mode=rwc`; defaults to a SQLite file in
+    /// `data_dir`.
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// `redis://host:port/db`; without it an in-process cache is used.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every cache key, so several deployments can share one Redis.
+    pub cache_prefix: String,
+    /// Where the embedded defaults keep their files (SQLite database, generated signing keys).
+    pub data_dir: PathBuf,
+    /// Apply pending migrations when the server starts.
+    pub run_migrations: bool,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    pub log: LogSettings,
+    pub tls: Option<TlsSettings>,
+    pub jwt: JwtSettings,
+    pub wechat: WeChatSettings,
+    /// How long an invite stays valid, in hours.
+    pub invite_ttl_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `scantag_api=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// A single signing secret (at least 32 bytes); its kid is `active_kid`.
+    pub secret: Option<SecretString>,
+    /// A TOML file with `active_kid` and `[[keys]]` entries (`kid`, `secret`) for rotation.
+    pub keys_file: Option<PathBuf>,
+    /// The kid that signs new tokens.
+    pub active_kid: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeChatSettings {
+    /// The mini-program's AppID. Without it scantag starts the bundled WeChat mock.
+    pub appid: Option<String>,
+    pub secret: Option<SecretString>,
+    /// Base URL of the WeChat server API.
+    pub base_url: String,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+    /// Where the bundled mock listens when no AppID is configured.
+    pub mock_listen: SocketAddr,
+}
+
+/// The defaults, as a serializable tree figment can merge files and variables into.
+fn defaults() -> serde_json::Value {
+    serde_json::json!({
+        "listen": "127.0.0.1:8080",
+        "database_max_connections": 20,
+        "cache_prefix": "scantag",
+        "data_dir": "./data",
+        "run_migrations": true,
+        "workers": 0,
+        "log": { "format": "json", "level": "info" },
+        "jwt": {
+            "issuer": "scantag",
+            "audience": "scantag-api",
+            "access_ttl_secs": 900,
+            "refresh_ttl_secs": 30 * 24 * 3600,
+        },
+        "wechat": {
+            "base_url": "https://api.weixin.qq.com",
+            "timeout_ms": 5000,
+            "max_retries": 2,
+            "mock_listen": "127.0.0.1:8090",
+        },
+        "invite_ttl_hours": 72,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads settings from the defaults, the file named by `SCANTAG_CONFIG` (or `scantag.toml`
+    /// in the working directory, if present) and the `SCANTAG_*` environment.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let file = std::env::var_os(CONFIG_FILE_VAR)
+            .map(PathBuf::from)
+            .or_else(|| Some(PathBuf::from("scantag.toml")).filter(|p| p.exists()));
+        Self::load_from(file.as_deref(), true)
+    }
+
+    /// Loads settings from the defaults and `file`, and from the environment if `with_env`.
+    pub fn load_from(file: Option<&Path>, with_env: bool) -> Result<Settings, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(defaults()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(SettingsError(format!(
+                    "settings file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        if with_env {
+            figment = figment.merge(
+                Env::prefixed("SCANTAG_")
+                    .filter(|key| {
+                        key.as_str() != "config"
+                            && !key.as_str().starts_with(&TEST_VAR_PREFIX.to_lowercase())
+                    })
+                    .split("__"),
+            );
+        }
+        figment.extract().map_err(|e| SettingsError(e.to_string()))
+    }
+
+    /// Settings with only the defaults; a starting point for embedding and tests.
+    pub fn defaults() -> Result<Settings, SettingsError> {
+        Self::load_from(None, false)
+    }
+
+    /// The database URL in effect: the configured one, or the embedded SQLite file.
+    pub fn effective_database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("scantag.db").display()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn defaults_describe_the_embedded_setup() {
+        let s = Settings::defaults().unwrap();
+        assert!(s.database_url.is_none());
+        assert!(s.redis_url.is_none());
+        assert!(s.wechat.appid.is_none());
+        assert_eq!(s.listen.port(), 8080);
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            s.effective_database_url().expose_secret(),
+            "sqlite://./data/scantag.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("scantag-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        let mut f = std::fs::File::create(&good).unwrap();
+        writeln!(f, "listen = \"0.0.0.0:9000\"\n[jwt]\naccess_ttl_secs = 60").unwrap();
+        let s = Settings::load_from(Some(&good), false).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.jwt.access_ttl_secs, 60);
+        assert_eq!(s.jwt.refresh_ttl_secs, 30 * 24 * 3600);
+
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Settings::load_from(Some(&bad), false).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let dir = std::env::temp_dir().join(format!("scantag-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s.toml");
+        std::fs::write(
+            &file,
+            "[wechat]\nappid = \"wx1\"\nsecret = \"topsecretvalue\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), false).unwrap();
+        assert!(!format!("{s:?}").contains("topsecretvalue"));
+    }
+}

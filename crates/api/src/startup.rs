@@ -1,0 +1,240 @@
+//! Building and running the server. `Application::build` binds the listener and reports the
+//! port, so tests run the real server on port 0.
+
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use miniprogram_mock::{MockConfig, MockServer};
+use scantag_auth::jwt::JwtKeys;
+use scantag_auth::wechat::{WeChatApi, WeChatClient, WeChatConfig};
+use scantag_cache::Cache;
+use scantag_domain::DatabaseConnection;
+use secrecy::{ExposeSecret, SecretString};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::extract::JSON_LIMIT;
+use crate::request_context::{RequestSpan, assign_request_id};
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::{keys, openapi, routes};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE_SECS: u64 = 30;
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    db: DatabaseConnection,
+    cache: Cache,
+    mock: Option<MockServer>,
+    tls: bool,
+}
+
+impl Application {
+    /// Connects to the database and cache, migrates, starts the WeChat mock if no AppID is
+    /// configured, and binds the listener. The server runs once [`Application::run`] is awaited.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = connect_database(&settings).await?;
+        let cache = build_cache(&settings)?;
+        let (wechat_config, mock) = wechat_config(&settings).await?;
+        let wechat: Arc<dyn WeChatApi> = Arc::new(
+            WeChatClient::new(wechat_config, cache.clone())
+                .context("building the WeChat client")?,
+        );
+        let jwt_config = keys::jwt_config(&settings)?;
+        tracing::info!(keys = %keys::describe(&jwt_config), "JWT keys loaded");
+        let jwt = JwtKeys::new(&jwt_config).context("loading JWT keys")?;
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            cache: cache.clone(),
+            wechat,
+            jwt,
+            refresh_ttl: chrono::Duration::seconds(
+                i64::try_from(settings.jwt.refresh_ttl_secs).context("jwt.refresh_ttl_secs")?,
+            ),
+            invite_ttl: chrono::Duration::hours(i64::from(settings.invite_ttl_hours)),
+        });
+
+        // Built once: the document is the same for every worker. It is mounted before the
+        // `/api/v1` scope, which would otherwise claim its path.
+        let document = openapi::document();
+        let mut server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", document.clone()),
+                )
+                .into_utoipa_app()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(JSON_LIMIT))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| ApiError::not_found("resource").into()),
+                )
+                .configure(routes::configure)
+                .split_for_parts();
+            app.default_service(web::to(not_found))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(from_fn(assign_request_id))
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS);
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        let server = match &settings.tls {
+            Some(tls) => server
+                .bind_rustls_0_23(settings.listen, tls_config(tls)?)
+                .with_context(|| format!("binding {} (TLS)", settings.listen))?,
+            None => server
+                .bind(settings.listen)
+                .with_context(|| format!("binding {}", settings.listen))?,
+        };
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .context("the server bound no address")?;
+        Ok(Application {
+            server: server.run(),
+            addr,
+            db,
+            cache,
+            mock,
+            tls: settings.tls.is_some(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The bundled WeChat mock, when the server started one.
+    pub fn wechat_mock(&self) -> Option<&MockServer> {
+        self.mock.as_ref()
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the process receives SIGINT/SIGTERM or the handle stops it; in-flight
+    /// requests get up to 30 seconds to finish.
+    pub async fn run(self) -> std::io::Result<()> {
+        let scheme = if self.tls { "https" } else { "http" };
+        tracing::info!(address = %format!("{scheme}://{}", self.addr), "scantag is listening");
+        let result = self.server.await;
+        if let Some(mock) = self.mock {
+            mock.stop().await;
+        }
+        self.db.clone().close().await.ok();
+        result
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("resource"))
+}
+
+async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.effective_database_url();
+    let db = scantag_domain::db::connect(url.expose_secret(), settings.database_max_connections)
+        .await
+        .context("connecting to the database")?;
+    if settings.run_migrations {
+        scantag_domain::db::migrate(&db)
+            .await
+            .context("applying database migrations")?;
+    }
+    Ok(db)
+}
+
+fn build_cache(settings: &Settings) -> anyhow::Result<Cache> {
+    match &settings.redis_url {
+        Some(url) => Cache::redis(url.expose_secret(), &settings.cache_prefix)
+            .context("configuring the Redis cache"),
+        None => Ok(Cache::memory(&settings.cache_prefix, 100_000)),
+    }
+}
+
+async fn wechat_config(settings: &Settings) -> anyhow::Result<(WeChatConfig, Option<MockServer>)> {
+    let wechat = &settings.wechat;
+    let timeout = Duration::from_millis(wechat.timeout_ms);
+    match &wechat.appid {
+        Some(appid) => {
+            let secret = wechat
+                .secret
+                .clone()
+                .context("wechat.secret (SCANTAG_WECHAT__SECRET) is required with wechat.appid")?;
+            Ok((
+                WeChatConfig {
+                    base_url: wechat.base_url.clone(),
+                    appid: appid.clone(),
+                    secret,
+                    timeout,
+                    max_retries: wechat.max_retries,
+                },
+                None,
+            ))
+        }
+        None => {
+            let mock_config = MockConfig::default();
+            let mock = MockServer::start(&wechat.mock_listen.to_string(), mock_config.clone())
+                .await
+                .with_context(|| format!("starting the WeChat mock on {}", wechat.mock_listen))?;
+            tracing::warn!(
+                base_url = %mock.base_url(),
+                "no WeChat AppID configured: using the bundled WeChat mock (control API under /__mock/)"
+            );
+            Ok((
+                WeChatConfig {
+                    base_url: mock.base_url(),
+                    appid: mock_config.appid,
+                    secret: SecretString::from(mock_config.secret),
+                    timeout,
+                    max_retries: wechat.max_retries,
+                },
+                Some(mock),
+            ))
+        }
+    }
+}
+
+fn tls_config(tls: &crate::settings::TlsSettings) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    // Several crates link rustls; pick the provider explicitly (a second install is a no-op).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cert_file = std::fs::File::open(&tls.cert_path)
+        .with_context(|| format!("opening {}", tls.cert_path.display()))?;
+    let certs = CertificateDer::pem_reader_iter(BufReader::new(cert_file))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("reading certificates from {}", tls.cert_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key_path)
+        .with_context(|| format!("reading the private key from {}", tls.key_path.display()))?;
+    rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("building the TLS configuration")
+}

@@ -1,0 +1,17 @@
+//! What every handler can reach: the database, the cache, the WeChat client, the JWT keys.
+
+use std::sync::Arc;
+
+use scantag_auth::jwt::JwtKeys;
+use scantag_auth::wechat::WeChatApi;
+use scantag_cache::Cache;
+use scantag_domain::DatabaseConnection;
+
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub cache: Cache,
+    pub wechat: Arc<dyn WeChatApi>,
+    pub jwt: JwtKeys,
+    pub refresh_ttl: chrono::Duration,
+    pub invite_ttl: chrono::Duration,
+}

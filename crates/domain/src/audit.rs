@@ -1,0 +1,63 @@
+//! The audit trail: one row for every change made to a tenant's data, naming who did it.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+
+use crate::entities::audit_log;
+use crate::error::DomainResult;
+use crate::ids::{StaffId, TenantId, VisitorId};
+
+/// Who made a change.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor {
+    /// The operator's command line (`scantag admin …`).
+    Operator,
+    Staff(StaffId),
+    Visitor(VisitorId),
+}
+
+impl Actor {
+    fn kind(self) -> &'static str {
+        match self {
+            Actor::Operator => "operator",
+            Actor::Staff(_) => "staff",
+            Actor::Visitor(_) => "visitor",
+        }
+    }
+
+    fn id(self) -> Option<i64> {
+        match self {
+            Actor::Operator => None,
+            Actor::Staff(id) => Some(id.0),
+            Actor::Visitor(id) => Some(id.0),
+        }
+    }
+}
+
+/// One audited change.
+pub struct AuditEntry<'a> {
+    pub tenant_id: Option<TenantId>,
+    pub actor: Actor,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+/// Writes `entry` on `conn`; pass the transaction that makes the change so both commit together.
+pub async fn record<C: ConnectionTrait>(conn: &C, entry: AuditEntry<'_>) -> DomainResult<()> {
+    audit_log::ActiveModel {
+        tenant_id: Set(entry.tenant_id.map(|t| t.0)),
+        actor_kind: Set(entry.actor.kind().to_owned()),
+        actor_id: Set(entry.actor.id()),
+        action: Set(entry.action.to_owned()),
+        target_type: Set(entry.target_type.to_owned()),
+        target_id: Set(entry.target_id),
+        details: Set(entry.details.map(|d| d.to_string())),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! Typed identifiers, so that a staff id cannot be passed where a tenant id is expected.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// An enterprise using scantag; every business row belongs to exactly one.
+    TenantId
+);
+typed_id!(
+    /// A staff member of one tenant.
+    StaffId
+);
+typed_id!(
+    /// A WeChat user known to the mini-program who is not (or not acting as) staff.
+    VisitorId
+);
+typed_id!(
+    /// A login session: one chain of rotating refresh tokens.
+    SessionId
+);

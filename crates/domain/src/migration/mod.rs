@@ -1,0 +1,71 @@
+//! The schema, as one ordered set of migrations that runs on SQLite and on MySQL/MariaDB.
+//!
+//! One migration per file, named `mYYYYMMDD_NNNNNN_what`. Tables on MySQL are created as
+//! InnoDB with `utf8mb4` and a binary collation, so that string comparison behaves as it does
+//! on SQLite (byte-wise); names that must compare loosely are normalised by the domain code.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_tenants;
+mod m20261123_000002_create_staff;
+mod m20261123_000003_create_invites;
+mod m20261123_000004_create_visitors;
+mod m20261123_000005_create_auth_sessions;
+mod m20261123_000006_create_refresh_tokens;
+mod m20261123_000007_create_audit_log;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_tenants::Migration),
+            Box::new(m20261123_000002_create_staff::Migration),
+            Box::new(m20261123_000003_create_invites::Migration),
+            Box::new(m20261123_000004_create_visitors::Migration),
+            Box::new(m20261123_000005_create_auth_sessions::Migration),
+            Box::new(m20261123_000006_create_refresh_tokens::Migration),
+            Box::new(m20261123_000007_create_audit_log::Migration),
+        ]
+    }
+}
+
+/// Creates a table, adding the MySQL storage options where they apply.
+async fn create_table(
+    manager: &SchemaManager<'_>,
+    mut statement: TableCreateStatement,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() == sea_orm::DatabaseBackend::MySql {
+        statement
+            .engine("InnoDB")
+            .character_set("utf8mb4")
+            .collate("utf8mb4_bin");
+    }
+    manager.create_table(statement).await
+}
+
+/// Creates a (possibly unique) index named `name` on `table(columns)`.
+async fn create_index(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    columns: &[&str],
+    unique: bool,
+) -> Result<(), DbErr> {
+    let mut index = Index::create();
+    index.name(name).table(Alias::new(table));
+    for column in columns {
+        index.col(Alias::new(*column));
+    }
+    if unique {
+        index.unique();
+    }
+    manager.create_index(index).await
+}
+
+async fn drop_table(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    manager
+        .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+        .await
+}
