@@ -38,3 +38,4 @@ sdk-check:
 	rm -rf target/sdk-python
 	PATH="$(CURDIR)/$(SDK_VENV)/bin:$$PATH" openapi-python-client generate --path openapi/openapi.json \
 		--output-path target/sdk-python --overwrite --fail-on-warning
+

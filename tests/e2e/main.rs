@@ -3,10 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod auth;
+mod batch;
+mod cache;
+mod concurrency;
 mod conventions;
+mod custom_fields;
+mod customers;
 mod jwt_attacks;
 mod openapi;
+mod search;
 mod staff;
+mod tagging;
+mod tags;
 mod tls;
 mod wechat_errors;

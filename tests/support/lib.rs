@@ -230,6 +230,32 @@ impl Drop for TestApp {
     }
 }
 
+/// Fails with every entry of `mismatches` (one line per failed case of a table-driven test).
+#[track_caller]
+pub fn assert_no_mismatches(mismatches: &[String]) {
+    assert!(
+        mismatches.is_empty(),
+        "{} case(s) failed:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// `value` without its timestamps (`*_at` keys, at any depth), for comparing an answer written
+/// from memory with one read back, which may render times with a different precision.
+pub fn without_times(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !k.ends_with("_at"))
+                .map(|(k, v)| (k.clone(), without_times(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_times).collect()),
+        other => other.clone(),
+    }
+}
+
 /// A logged-in principal's tokens.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -276,6 +302,84 @@ impl Answer {
                     .map(|e| e["field"].as_str().unwrap_or("").to_owned())
                     .collect()
             })
+            .unwrap_or_default()
+    }
+
+    /// The `code` of the first field error naming `field`, if any.
+    pub fn field_error_code(&self, field: &str) -> Option<&str> {
+        self.body["errors"]
+            .as_array()?
+            .iter()
+            .find(|e| e["field"] == field)
+            .map(|e| e["code"].as_str().unwrap_or(""))
+    }
+
+    /// `None` when this is a 422 `validation_failed` naming `field` (with `code`, when given)
+    /// among its field errors, and with `only`, naming no other field; else what differs.
+    pub fn field_error_mismatch(
+        &self,
+        field: &str,
+        code: Option<&str>,
+        only: bool,
+    ) -> Option<String> {
+        let problem = if self.status.as_u16() != 422 || self.code() != "validation_failed" {
+            Some("not a 422 validation_failed")
+        } else {
+            match (self.field_error_code(field), code) {
+                (None, _) => Some("no error on the field"),
+                (Some(found), Some(code)) if found != code => Some("another error code"),
+                _ if only && self.error_fields().iter().any(|f| f != field) => {
+                    Some("other fields named too")
+                }
+                _ => None,
+            }
+        };
+        problem.map(|p| {
+            format!(
+                "expected an error on `{field}`{}: {p}; got {} {}",
+                code.map(|c| format!(" with code `{c}`"))
+                    .unwrap_or_default(),
+                self.status.as_u16(),
+                self.text
+            )
+        })
+    }
+
+    /// Asserts a 422 `validation_failed` naming `field` (with `code`, when given) among its
+    /// field errors, and returns self.
+    #[track_caller]
+    pub fn expect_field_error(self, field: &str, code: Option<&str>) -> Self {
+        if let Some(mismatch) = self.field_error_mismatch(field, code, false) {
+            panic!("{mismatch}");
+        }
+        self
+    }
+
+    /// Asserts a 422 problem whose `code`, either the problem's own or that of the error on
+    /// `field`, is `code` (for errors a contract names by a code without saying which of the
+    /// two carries it), and returns self.
+    #[track_caller]
+    pub fn expect_coded_field_error(self, field: &str, code: &str) -> Self {
+        let answer = self.expect(422);
+        let on_field = answer.field_error_code(field);
+        assert!(
+            on_field.is_some(),
+            "expected an error on `{field}`; body: {}",
+            answer.text
+        );
+        assert!(
+            answer.code() == code || on_field == Some(code),
+            "expected the code `{code}` on the problem or on `{field}`; body: {}",
+            answer.text
+        );
+        answer
+    }
+
+    /// The `id` of every entry of the answer's `items` array, in order.
+    pub fn item_ids(&self) -> Vec<i64> {
+        self.body["items"]
+            .as_array()
+            .map(|a| a.iter().map(|i| i["id"].as_i64().unwrap()).collect())
             .unwrap_or_default()
     }
 
@@ -355,6 +459,132 @@ impl TestApp {
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
         self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// Creates a tag group (主标签) as `session`; expects 201 and returns its id.
+    pub async fn create_group(&self, session: &Session, name: &str, exclusive: bool) -> i64 {
+        let answer = self
+            .post(
+                "/api/v1/tag-groups",
+                Some(&session.access),
+                &json!({"name": name, "dimension": "custom", "exclusive": exclusive}),
+            )
+            .await
+            .expect(201);
+        answer.body["id"].as_i64().unwrap()
+    }
+
+    /// Creates a tag (子标签) in `group_id` as `session`; expects 201 and returns its id.
+    pub async fn create_tag(&self, session: &Session, group_id: i64, name: &str) -> i64 {
+        let answer = self
+            .post(
+                "/api/v1/tags",
+                Some(&session.access),
+                &json!({"group_id": group_id, "name": name}),
+            )
+            .await
+            .expect(201);
+        answer.body["id"].as_i64().unwrap()
+    }
+
+    /// Creates a customer from a full request body as `session`; expects 201 and returns the
+    /// customer.
+    pub async fn create_customer(&self, session: &Session, body: &Value) -> Value {
+        self.post("/api/v1/customers", Some(&session.access), body)
+            .await
+            .expect(201)
+            .body
+    }
+
+    /// Creates a customer named `name` carrying `tag_ids`; expects 201 and returns its id.
+    pub async fn create_tagged_customer(
+        &self,
+        session: &Session,
+        name: &str,
+        tag_ids: &[i64],
+    ) -> i64 {
+        self.create_customer(session, &json!({"name": name, "tag_ids": tag_ids}))
+            .await["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// One page of `POST /api/v1/customers/search`: `filter` is the request body (a filter
+    /// object, with `limit` and `cursor` when wanted). The answer is not checked.
+    pub async fn search(&self, session: &Session, filter: &Value) -> Answer {
+        self.post("/api/v1/customers/search", Some(&session.access), filter)
+            .await
+    }
+
+    /// Walks every page of a search with page size `limit` and returns the ids in the order
+    /// received and the `total` of the first page. Checks on the way that each page succeeds,
+    /// holds at most `limit` items, reports the same `total`, and that the walk ends with a
+    /// null `next_cursor` within a bounded number of pages.
+    pub async fn search_all(
+        &self,
+        session: &Session,
+        filter: &Value,
+        limit: u32,
+    ) -> (Vec<i64>, i64) {
+        let mut ids = Vec::new();
+        let mut total = None;
+        let mut cursor: Option<String> = None;
+        for _ in 0..1_000 {
+            let mut body = filter.clone();
+            body["limit"] = json!(limit);
+            if let Some(cursor) = &cursor {
+                body["cursor"] = json!(cursor);
+            }
+            let page = self.search(session, &body).await.expect(200);
+            let page_total = page.body["total"].as_i64().unwrap();
+            assert_eq!(
+                *total.get_or_insert(page_total),
+                page_total,
+                "total changed between pages"
+            );
+            let page_ids = page.item_ids();
+            assert!(
+                page_ids.len() <= limit as usize,
+                "a page holds at most `limit` items"
+            );
+            ids.extend(page_ids);
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => {
+                    assert!(
+                        page.body["next_cursor"].is_null(),
+                        "next_cursor is a string or null"
+                    );
+                    return (ids, total.unwrap_or(0));
+                }
+            }
+        }
+        panic!("the search did not end within 1000 pages");
+    }
+
+    /// The current state of a customer (expects 200).
+    pub async fn customer(&self, session: &Session, id: i64) -> Value {
+        self.get(&format!("/api/v1/customers/{id}"), Some(&session.access))
+            .await
+            .expect(200)
+            .body
+    }
+
+    /// The ids of the tags a customer carries now, sorted.
+    pub async fn customer_tag_ids(&self, session: &Session, id: i64) -> Vec<i64> {
+        let customer = self.customer(session, id).await;
+        let mut ids: Vec<i64> = customer["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tag_id"].as_i64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// A fresh `wx.login()` code for `openid` (a new WeChat user when `None`).

@@ -228,6 +228,19 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(detail) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", detail)
             }
+            DomainError::Taken { code, detail } => {
+                ApiError::new(StatusCode::CONFLICT, code, detail)
+            }
+            DomainError::Rejected { code, issues } => {
+                let mut err = ApiError::validation(
+                    issues
+                        .into_iter()
+                        .map(|i| FieldError::new(i.field, i.code, i.message))
+                        .collect(),
+                );
+                err.code = Cow::Borrowed(code);
+                err
+            }
             DomainError::Invalid { field, message } => ApiError::field(field, "invalid", message),
             DomainError::Database(db) => ApiError::internal(&db),
         }

@@ -66,40 +66,75 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    // Parsing to a value first separates broken JSON (400) from JSON of the wrong shape (422),
+    // which serde_json alone reports alike for some mistakes (a number where an enum goes).
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the request body is not valid JSON: {err}"),
+        )
+    })?;
+    from_value(value)
+}
+
+/// Deserialises `value` into `T`, answering 422 with the path of the offending field.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        if !inner.is_data() {
-            return ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("the request body is not valid JSON: {inner}"),
-            );
-        }
-        let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        let (field, code) = if let Some(name) = backticked(&message, "missing field") {
-            (join_path(&path, &name), "required")
-        } else if let Some(name) = backticked(&message, "unknown field") {
-            // The path already ends at the unknown field.
-            let field = if path.is_empty() || path == "." {
-                name
-            } else {
-                path
-            };
-            (field, "unknown_field")
-        } else if message.starts_with("invalid type") {
-            (path, "invalid_type")
-        } else {
-            (path, "invalid_value")
-        };
-        ApiError::field(&field, code, message)
+        data_error(&path, &err.into_inner().to_string())
     })
+}
+
+/// A 422 naming the field a deserialisation error is about.
+fn data_error(path: &str, message: &str) -> ApiError {
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    let (field, code) = if let Some(name) = backticked(&message, "missing field") {
+        (join_path(path, &name), "required")
+    } else if let Some(name) = backticked(&message, "unknown field") {
+        // The path already ends at the unknown field.
+        let field = if path.is_empty() || path == "." {
+            name
+        } else {
+            path.to_owned()
+        };
+        (field, "unknown_field")
+    } else if message.starts_with("invalid type") || message.starts_with("invalid digit") {
+        (path.to_owned(), "invalid_type")
+    } else {
+        (path.to_owned(), "invalid_value")
+    };
+    ApiError::field(&field, code, message)
+}
+
+/// Query-string parameters, deserialised and validated like [`ValidJson`] bodies (422 with
+/// the offending parameter named).
+pub struct ValidQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidQuery<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = req.query_string().as_bytes();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
+        let parsed = serde_path_to_error::deserialize::<_, T>(de)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                data_error(&path, &err.into_inner().to_string())
+            })
+            .and_then(|value| {
+                value
+                    .validate()
+                    .map_err(|e| ApiError::validation(field_errors(&e)))?;
+                Ok(ValidQuery(value))
+            });
+        std::future::ready(parsed)
+    }
 }
 
 /// The name inside the first pair of backticks of `message`, if it starts with `prefix`.

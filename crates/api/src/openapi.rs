@@ -24,6 +24,8 @@ use crate::error::{FieldError, Problem};
     tags(
         (name = "auth", description = "WeChat login, tokens and the current caller"),
         (name = "staff", description = "Staff accounts and invites"),
+        (name = "tags", description = "The shared two-level tag library: tag groups and tags"),
+        (name = "customers", description = "Customers, custom fields, tagging and tag-filtered lists"),
         (name = "health", description = "Liveness and readiness probes")
     )
 )]

@@ -1,6 +1,26 @@
 //! Errors the domain reports to its callers.
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, SqlErr};
+
+/// What is wrong with one field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    /// Path of the field, e.g. `phone`, `custom_fields.size`, `add[2]`.
+    pub field: String,
+    /// Machine-readable reason, e.g. `phone`, `unknown_tag`, `required`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldIssue {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        FieldIssue {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -22,13 +42,86 @@ pub enum DomainError {
     SessionRevoked,
     #[error("{0}")]
     Conflict(String),
+    /// A uniqueness rule was broken; `code` names the rule (`tag_name_taken`, `phone_taken`,
+    /// …) and `detail` the record already holding the value.
+    #[error("{detail}")]
+    Taken { code: &'static str, detail: String },
+    /// The request is well-formed but refers to things that cannot be used; `code` is the
+    /// problem code (`validation_failed`, `tag_archived`, `too_many_customers`, …).
+    #[error("{code}: {issues:?}")]
+    Rejected {
+        code: &'static str,
+        issues: Vec<FieldIssue>,
+    },
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
         message: String,
     },
     #[error("database error")]
-    Database(#[from] DbErr),
+    Database(#[source] DbErr),
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+impl DomainError {
+    /// A 422-style rejection of one field.
+    pub fn field(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        DomainError::Rejected {
+            code: "validation_failed",
+            issues: vec![FieldIssue::new(field, code, message)],
+        }
+    }
+}
+
+/// Unique indexes and what breaking each means to a client. A check-then-insert can lose a
+/// race with a concurrent request; the index then decides, and the loser gets the same 409 it
+/// would have got a moment later.
+const UNIQUE_RULES: &[(&str, &str, &str, &str)] = &[
+    (
+        "ux_customers_tenant_phone",
+        "customers.tenant_id, customers.phone_index",
+        "phone_taken",
+        "another customer already has this phone number",
+    ),
+    (
+        "ux_tags_tenant_name",
+        "tags.tenant_id, tags.name_key",
+        "tag_name_taken",
+        "a tag with this name already exists",
+    ),
+    (
+        "ux_tag_groups_tenant_name",
+        "tag_groups.tenant_id, tag_groups.name_key",
+        "tag_group_name_taken",
+        "a tag group with this name already exists",
+    ),
+    (
+        "ux_custom_field_defs_key",
+        "custom_field_defs.tenant_id, custom_field_defs.field_key",
+        "custom_field_key_taken",
+        "a custom field with this key already exists",
+    ),
+];
+
+impl From<DbErr> for DomainError {
+    fn from(err: DbErr) -> Self {
+        let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() else {
+            return DomainError::Database(err);
+        };
+        // MySQL names the index, SQLite the columns.
+        let rule = UNIQUE_RULES
+            .iter()
+            .find(|(index, columns, _, _)| message.contains(index) || message.contains(columns));
+        match rule {
+            Some((_, _, code, detail)) => DomainError::Taken {
+                code,
+                detail: (*detail).to_owned(),
+            },
+            None => DomainError::Taken {
+                code: "conflict",
+                detail: "a concurrent change conflicted with this one; retry".to_owned(),
+            },
+        }
+    }
+}

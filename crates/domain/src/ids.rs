@@ -33,3 +33,19 @@ typed_id!(
     /// A login session: one chain of rotating refresh tokens.
     SessionId
 );
+typed_id!(
+    /// A main tag (tag group) of a tenant's tag library.
+    TagGroupId
+);
+typed_id!(
+    /// A sub tag of a tenant's tag library.
+    TagId
+);
+typed_id!(
+    /// A customer record of a tenant.
+    CustomerId
+);
+typed_id!(
+    /// A tenant-defined custom field.
+    CustomFieldId
+);

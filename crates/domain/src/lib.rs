@@ -2,17 +2,26 @@
 //! persistence (sea-orm entities and migrations). Nothing here knows about HTTP.
 
 pub mod audit;
+pub mod custom_fields;
+pub mod customers;
+pub mod data_version;
 pub mod db;
 mod entities;
 pub mod error;
 pub mod ids;
 pub mod migration;
+pub mod names;
+pub mod search;
 pub mod secret;
 pub mod sessions;
 pub mod staff;
+pub mod tags;
 pub mod tenants;
 pub mod visitors;
 
 pub use error::DomainError;
-pub use ids::{SessionId, StaffId, TenantId, VisitorId};
+pub use error::FieldIssue;
+pub use ids::{
+    CustomFieldId, CustomerId, SessionId, StaffId, TagGroupId, TagId, TenantId, VisitorId,
+};
 pub use sea_orm::DatabaseConnection;

@@ -4,8 +4,11 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub mod auth;
+pub mod custom_fields;
+pub mod customers;
 pub mod health;
 pub mod staff;
+pub mod tags;
 
 /// Mounts the API on an app or a test harness.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -19,6 +22,25 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(auth::me)
                 .service(staff::create_invite)
                 .service(staff::list_staff)
-                .service(staff::update_staff),
+                .service(staff::update_staff)
+                .service(tags::create_group)
+                .service(tags::list_groups)
+                .service(tags::get_group)
+                .service(tags::update_group)
+                .service(tags::create_tag)
+                .service(tags::list_tags)
+                .service(tags::get_tag)
+                .service(tags::update_tag)
+                .service(custom_fields::create_field)
+                .service(custom_fields::list_fields)
+                .service(customers::search_customers)
+                .service(customers::batch_tags)
+                .service(customers::create_customer)
+                .service(customers::get_customer)
+                .service(customers::update_customer)
+                .service(customers::delete_customer)
+                .service(customers::add_tag)
+                .service(customers::remove_tag)
+                .service(customers::tag_history),
         );
 }

@@ -13,6 +13,14 @@ mod m20261123_000004_create_visitors;
 mod m20261123_000005_create_auth_sessions;
 mod m20261123_000006_create_refresh_tokens;
 mod m20261123_000007_create_audit_log;
+mod m20261123_000008_create_tag_groups;
+mod m20261123_000009_create_tags;
+mod m20261123_000010_create_customers;
+mod m20261123_000011_create_customer_tags;
+mod m20261123_000012_create_tag_history;
+mod m20261123_000013_create_custom_field_defs;
+mod m20261123_000014_create_customer_field_values;
+mod m20261123_000015_create_tenant_data_versions;
 
 pub struct Migrator;
 
@@ -27,6 +35,14 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_auth_sessions::Migration),
             Box::new(m20261123_000006_create_refresh_tokens::Migration),
             Box::new(m20261123_000007_create_audit_log::Migration),
+            Box::new(m20261123_000008_create_tag_groups::Migration),
+            Box::new(m20261123_000009_create_tags::Migration),
+            Box::new(m20261123_000010_create_customers::Migration),
+            Box::new(m20261123_000011_create_customer_tags::Migration),
+            Box::new(m20261123_000012_create_tag_history::Migration),
+            Box::new(m20261123_000013_create_custom_field_defs::Migration),
+            Box::new(m20261123_000014_create_customer_field_values::Migration),
+            Box::new(m20261123_000015_create_tenant_data_versions::Migration),
         ]
     }
 }

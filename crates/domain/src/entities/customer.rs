@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customers")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+    pub phone_index: Option<String>,
+    pub company: Option<String>,
+    pub industry: Option<String>,
+    pub region: Option<String>,
+    pub owner_id: Option<i64>,
+    pub source_channel_id: Option<i64>,
+    pub project_stage: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub last_active_at: Option<DateTimeUtc>,
+    pub last_follow_up_at: Option<DateTimeUtc>,
+    pub last_order_at: Option<DateTimeUtc>,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

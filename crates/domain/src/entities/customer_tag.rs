@@ -1,0 +1,20 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customer_tags")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub customer_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tag_id: i64,
+    pub tenant_id: i64,
+    pub source: String,
+    pub reason: Option<String>,
+    pub assigned_by: Option<i64>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
