@@ -1,9 +1,10 @@
 # scantag: `make run` starts the server on the embedded defaults; `make test` runs every test.
 
 CARGO ?= cargo
+BENCH_ARGS ?=
 SDK_VENV ?= target/sdk-venv
 
-.PHONY: run test test-mysql openapi lint sdk-check
+.PHONY: run test test-mysql openapi lint sdk-check bench
 
 ## Start the API on http://127.0.0.1:8080 (SQLite + in-process cache + bundled WeChat mock
 ## unless SCANTAG_* settings say otherwise).
@@ -39,3 +40,8 @@ sdk-check:
 	PATH="$(CURDIR)/$(SDK_VENV)/bin:$$PATH" openapi-python-client generate --path openapi/openapi.json \
 		--output-path target/sdk-python --overwrite --fail-on-warning
 
+## Seed MariaDB/MySQL with customers and skewed tags, then measure tag-filtered search over HTTP
+## (cache bypassed and warm) against a plain SQL query, checking every answer. Needs a server at
+## --mysql-url and Redis at --redis-url; e.g. make bench BENCH_ARGS="--customers 1000000".
+bench:
+	$(CARGO) run --release -p scantag-bench -- $(BENCH_ARGS)

@@ -1,0 +1,154 @@
+//! The MySQL/MariaDB server and Redis the benchmark runs on: creating and dropping the bench
+//! database, connecting, reporting versions, and clearing the run's cache keys.
+
+use anyhow::{Context, bail};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use secrecy::{ExposeSecret, SecretString};
+
+/// A pool on `url` that does not log statements: seeding statements are large, and sqlx would
+/// report each slow one.
+pub async fn connect(url: &str, max_connections: usize) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(u32::try_from(max_connections).context("too many connections")?)
+        .min_connections(1)
+        .sqlx_logging(false);
+    Ok(Database::connect(options).await?)
+}
+
+/// `server_url` with `database` as its path, keeping any query string (TLS options and the like).
+pub fn database_url(server_url: &SecretString, database: &str) -> anyhow::Result<SecretString> {
+    let url = server_url.expose_secret();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = base.trim_end_matches('/');
+    let Some((scheme, rest)) = base.split_once("://") else {
+        bail!("--mysql-url must look like mysql://user:password@host:3306");
+    };
+    if scheme != "mysql" {
+        bail!("--mysql-url must be a mysql:// URL (MySQL or MariaDB)");
+    }
+    if rest.contains('/') {
+        bail!("--mysql-url names a server, not a database: leave the path out");
+    }
+    let mut with_db = format!("{base}/{database}");
+    if let Some(query) = query {
+        with_db.push('?');
+        with_db.push_str(query);
+    }
+    Ok(SecretString::from(with_db))
+}
+
+/// Drops `database` if an earlier run left it, and creates it empty with the collation the
+/// migrations expect.
+pub async fn recreate_database(server_url: &SecretString, database: &str) -> anyhow::Result<()> {
+    let server = connect(server_url.expose_secret(), 1)
+        .await
+        .context("connecting to the MySQL/MariaDB server (--mysql-url)")?;
+    server
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{database}`"))
+        .await
+        .with_context(|| format!("dropping the old database {database}"))?;
+    server
+        .execute_unprepared(&format!(
+            "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        ))
+        .await
+        .with_context(|| format!("creating database {database}"))?;
+    server.close().await.ok();
+    Ok(())
+}
+
+pub async fn drop_database(server_url: &SecretString, database: &str) -> anyhow::Result<()> {
+    let server = connect(server_url.expose_secret(), 1).await?;
+    server
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{database}`"))
+        .await?;
+    server.close().await.ok();
+    Ok(())
+}
+
+pub async fn mysql_version(db: &DatabaseConnection) -> anyhow::Result<String> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT VERSION()",
+        ))
+        .await?
+        .context("SELECT VERSION() returned no row")?;
+    Ok(row.try_get_by_index::<String>(0)?)
+}
+
+async fn redis_connection(url: &SecretString) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url.expose_secret()).context("parsing --redis-url")?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .context("connecting to Redis (--redis-url)")
+}
+
+/// The server's version from `INFO server`; also proves Redis is reachable.
+pub async fn redis_version(url: &SecretString) -> anyhow::Result<String> {
+    let mut conn = redis_connection(url).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .context("asking Redis for INFO server")?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .map_or_else(|| "unknown".to_owned(), |v| v.trim().to_owned()))
+}
+
+/// Deletes every key under the run's prefix, so repeated runs do not pile up cache entries.
+pub async fn delete_cache_keys(url: &SecretString, prefix: &str) -> anyhow::Result<u64> {
+    let mut conn = redis_connection(url).await?;
+    let pattern = format!("{prefix}:*");
+    let mut cursor: u64 = 0;
+    let mut deleted = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let removed: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+            deleted += removed;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(server: &str) -> anyhow::Result<String> {
+        database_url(&SecretString::from(server.to_owned()), "db")
+            .map(|u| u.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn the_database_goes_into_the_path_before_any_query() {
+        assert_eq!(
+            url("mysql://root@127.0.0.1:3306").unwrap(),
+            "mysql://root@127.0.0.1:3306/db"
+        );
+        assert_eq!(
+            url("mysql://u:p@h:3306/?ssl-mode=disabled").unwrap(),
+            "mysql://u:p@h:3306/db?ssl-mode=disabled"
+        );
+        assert!(url("mysql://root@h:3306/other").is_err());
+        assert!(url("postgres://root@h").is_err());
+    }
+}

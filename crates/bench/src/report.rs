@@ -1,0 +1,146 @@
+//! The printed result: a header describing the data and backends, then one markdown table.
+
+use std::fmt::Write as _;
+
+use crate::filters::Filter;
+use crate::library::Library;
+use crate::measure::{Latencies, Results};
+use crate::seed::Seeded;
+
+/// Mismatches printed in full; the rest are only counted.
+const PROBLEMS_SHOWN: usize = 20;
+
+pub struct Header<'a> {
+    pub seeded: &'a Seeded,
+    pub library: &'a Library,
+    pub seed: u64,
+    pub mysql_version: String,
+    pub redis_version: String,
+}
+
+pub fn render(header: &Header<'_>, results: &Results) -> String {
+    let seeded = header.seeded;
+    let library = header.library;
+    let mut out = String::new();
+    let mut sorted = results.totals.clone();
+    sorted.sort_unstable();
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+    let empty = sorted.iter().filter(|&&t| t == 0).count();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "customers: {} ({} soft-deleted) · tag links: {} · tags: {} in {} groups ({} exclusive) · \
+         seed {}",
+        group(seeded.customers),
+        group(seeded.deleted),
+        group(seeded.links),
+        library.by_rank.len(),
+        library.groups,
+        library.exclusive_groups,
+        header.seed
+    );
+    let _ = writeln!(
+        out,
+        "seeding: {:.1} s, {} rows/s · backends: MySQL/MariaDB {}, Redis {}",
+        seeded.elapsed.as_secs_f64(),
+        group(seeded.rows_per_sec() as u64),
+        header.mysql_version,
+        header.redis_version
+    );
+    let _ = writeln!(
+        out,
+        "filters: {} × `A AND B AND NOT C`, limit 50 · matches per filter: min {}, median {}, \
+         max {} ({} empty)",
+        results.totals.len(),
+        group(sorted.first().copied().unwrap_or(0).max(0) as u64),
+        group(median.max(0) as u64),
+        group(sorted.last().copied().unwrap_or(0).max(0) as u64),
+        empty
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| path | p50 ms | p99 ms | max ms | queries |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (name, latencies) in [
+        ("HTTP cold (cache bypassed)", &results.cold),
+        ("HTTP warm (cached)", &results.warm),
+        ("SQL relational division (count + page)", &results.sql),
+    ] {
+        let _ = writeln!(out, "{}", row(name, latencies));
+    }
+    let verdict = if results.problems.is_empty() {
+        "every HTTP answer matched the SQL answer".to_owned()
+    } else {
+        format!("{} problem(s), listed on stderr", results.problems.len())
+    };
+    let _ = write!(out, "\ncheck: {verdict}");
+    out
+}
+
+fn row(name: &str, latencies: &Latencies) -> String {
+    if latencies.is_empty() {
+        return format!("| {name} | – | – | – | 0 |");
+    }
+    format!(
+        "| {name} | {} | {} | {} | {} |",
+        ms(latencies.value_at_quantile(0.5)),
+        ms(latencies.value_at_quantile(0.99)),
+        ms(latencies.max()),
+        latencies.len()
+    )
+}
+
+fn ms(micros: u64) -> String {
+    format!("{:.2}", micros as f64 / 1000.0)
+}
+
+/// 1234567 → "1,234,567".
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The filters slowest over HTTP with the cache bypassed, on stderr: where to look first.
+pub fn print_slowest(filters: &[Filter], results: &Results, count: usize) {
+    let mut order: Vec<usize> = (0..results.per_filter.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(results.per_filter[i].0));
+    eprintln!("slowest filters, HTTP cold:");
+    for &i in order.iter().take(count) {
+        let (http, sql) = results.per_filter[i];
+        eprintln!(
+            "  {:>8.2} ms HTTP, {:>8.2} ms SQL, {:>7} matches: {}",
+            http.as_secs_f64() * 1000.0,
+            sql.as_secs_f64() * 1000.0,
+            results.totals.get(i).copied().unwrap_or(0),
+            filters[i].describe()
+        );
+    }
+}
+
+pub fn print_problems(problems: &[String]) {
+    for problem in problems.iter().take(PROBLEMS_SHOWN) {
+        eprintln!("MISMATCH {problem}");
+    }
+    if problems.len() > PROBLEMS_SHOWN {
+        eprintln!("… and {} more", problems.len() - PROBLEMS_SHOWN);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1_234_567), "1,234,567");
+    }
+}

@@ -1,0 +1,184 @@
+//! The real scantag server, started in-process on a random port against the bench database and
+//! Redis, with the bundled WeChat mock standing in for WeChat; and the JSON client that talks to
+//! it as the tenant's admin.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use reqwest::header::HeaderMap;
+use scantag_api::Application;
+use scantag_api::settings::Settings;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+/// The WeChat identity of the bench tenant's admin.
+const ADMIN_OPENID: &str = "bench-admin";
+
+pub struct BenchServer {
+    pub api: Api,
+    pub tenant_id: i64,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    // Holds the server's data directory until the server is gone.
+    _data_dir: tempfile::TempDir,
+}
+
+impl BenchServer {
+    /// Builds and starts the server, creates the bench tenant and logs its admin in.
+    pub async fn start(
+        database_url: &SecretString,
+        redis_url: &SecretString,
+        cache_prefix: &str,
+    ) -> anyhow::Result<BenchServer> {
+        let data_dir = tempfile::tempdir().context("creating a data directory")?;
+        let settings = settings(database_url, redis_url, cache_prefix, data_dir.path())?;
+        let app = Application::build(settings)
+            .await
+            .context("starting the scantag server")?;
+        let base_url = format!("http://{}", app.addr());
+        let (tenant, invite) =
+            scantag_api::admin::create_tenant(app.db(), "bench", None, chrono::Duration::hours(1))
+                .await
+                .context("creating the bench tenant")?;
+        let code = app
+            .wechat_mock()
+            .context("the server did not start its bundled WeChat mock")?
+            .state()
+            .mint_login_code(Some(ADMIN_OPENID.to_owned()), None)
+            .code;
+        let handle = app.handle();
+        let task = tokio::spawn(app.run());
+
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .pool_max_idle_per_host(1)
+            .build()
+            .context("building the HTTP client")?;
+        let mut api = Api {
+            client,
+            base_url,
+            token: None,
+        };
+        let login = api
+            .post(
+                "/api/v1/auth/wechat/login",
+                &json!({ "code": code, "invite": invite.code, "display_name": "bench" }),
+            )
+            .await
+            .context("logging in the bench admin")?;
+        api.token = Some(
+            login["access_token"]
+                .as_str()
+                .context("the login answer has no access_token")?
+                .to_owned(),
+        );
+        Ok(BenchServer {
+            api,
+            tenant_id: tenant.id.0,
+            handle,
+            task,
+            _data_dir: data_dir,
+        })
+    }
+
+    /// Stops the server gracefully and waits until it has closed its database pool.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => eprintln!("scantag-bench: the server stopped with an error: {err}"),
+            Err(err) => eprintln!("scantag-bench: the server task failed: {err}"),
+        }
+    }
+}
+
+/// The default settings, changed the way the end-to-end test harness changes them.
+fn settings(
+    database_url: &SecretString,
+    redis_url: &SecretString,
+    cache_prefix: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Settings> {
+    let mut settings = Settings::defaults()?;
+    settings.listen = "127.0.0.1:0".parse().context("listen address")?;
+    settings.database_url = Some(database_url.clone());
+    settings.redis_url = Some(redis_url.clone());
+    settings.cache_prefix = cache_prefix.to_owned();
+    settings.data_dir = data_dir.to_path_buf();
+    settings.log.level = "warn".to_owned();
+    let secret: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect();
+    settings.jwt.secret = Some(SecretString::from(secret));
+    // Seeding a million customers can outlast the default 15 minutes; one token serves the
+    // whole run.
+    settings.jwt.access_ttl_secs = 24 * 3600;
+    settings.wechat.appid = None;
+    settings.wechat.mock_listen = "127.0.0.1:0".parse().context("mock address")?;
+    Ok(settings)
+}
+
+/// One keep-alive HTTP client for the server, with the admin's token once logged in.
+pub struct Api {
+    client: reqwest::Client,
+    base_url: String,
+    token: Option<String>,
+}
+
+/// A successful answer: its headers and raw body.
+pub struct Answer {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Api {
+    /// POSTs `body` and returns the parsed JSON answer; anything but 2xx is an error.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let answer = self.send(path, body, &[]).await?;
+        serde_json::from_slice(&answer.body).with_context(|| format!("POST {path}: not JSON"))
+    }
+
+    /// POSTs `body` with extra headers and returns the answer unparsed, so that a caller timing
+    /// the request does not time JSON parsing.
+    pub async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .json(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let answer = response
+            .bytes()
+            .await
+            .with_context(|| format!("POST {path}: reading the answer"))?;
+        if !status.is_success() {
+            bail!(
+                "POST {path} {body} answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        Ok(Answer {
+            headers,
+            body: Vec::from(answer),
+        })
+    }
+}
