@@ -1,10 +1,11 @@
 //! Tag-filtered customer lists: `all_of` / `any_of` / `none_of` tags combined with field
 //! filters, an exact total, and keyset pages (newest first, no OFFSET).
 //!
-//! The query is one statement over `customers` with a join on `customer_tags` per `all_of`
-//! tag (the `(tenant_id, tag_id, customer_id)` index lets the database start from the rarest
-//! tag), and correlated `EXISTS` / `NOT EXISTS` probes on the `(customer_id, tag_id)` primary
-//! key for `any_of` and `none_of`.
+//! The query is one statement: with `all_of` tags it starts from the first tag's range of the
+//! `(tenant_id, tag_id, customer_id)` index and joins `customers` and the other required tags
+//! to it (the planner drives from the rarest), otherwise it starts from `customers`;
+//! `any_of` and `none_of` are correlated `EXISTS` / `NOT EXISTS` probes on the
+//! `(customer_id, tag_id)` primary key.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
