@@ -217,7 +217,7 @@ impl From<DomainError> for ApiError {
                 "already_member",
                 "this WeChat account is already a staff member of the tenant",
             ),
-            DomainError::RefreshInvalid | DomainError::SessionRevoked => ApiError::unauthorized(
+            DomainError::RefreshInvalid => ApiError::unauthorized(
                 "refresh_token_invalid",
                 "the refresh token is not valid; log in again",
             ),

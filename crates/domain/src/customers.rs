@@ -648,6 +648,13 @@ impl<'a> Customers<'a> {
             return Err(DomainError::Rejected { code, issues });
         }
         let customers: Vec<i64> = match &batch.target {
+            BatchTarget::Ids(ids) if ids.len() > BATCH_MAX_IDS => {
+                return Err(DomainError::field(
+                    "customer_ids",
+                    "length",
+                    format!("at most {BATCH_MAX_IDS} customers per batch"),
+                ));
+            }
             BatchTarget::Ids(ids) => {
                 let visible = self.visible_ids(&txn, ids).await?;
                 for (i, id) in ids.iter().enumerate() {

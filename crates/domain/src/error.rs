@@ -38,8 +38,6 @@ pub enum DomainError {
     RefreshInvalid,
     #[error("refresh token was already used; the session has been revoked")]
     RefreshReused,
-    #[error("the session has ended")]
-    SessionRevoked,
     #[error("{0}")]
     Conflict(String),
     /// A uniqueness rule was broken; `code` names the rule (`tag_name_taken`, `phone_taken`,
