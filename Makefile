@@ -38,7 +38,7 @@ sdk-check:
 	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check openapi-python-client ruff
 	rm -rf target/sdk-python
 	PATH="$(CURDIR)/$(SDK_VENV)/bin:$$PATH" openapi-python-client generate --path openapi/openapi.json \
-		--output-path target/sdk-python --overwrite --fail-on-warning
+		--config openapi/python-client.yml --output-path target/sdk-python --overwrite --fail-on-warning
 
 ## Seed MariaDB/MySQL with customers and skewed tags, then measure tag-filtered search over HTTP
 ## (cache bypassed and warm) against a plain SQL query, checking every answer. Needs a server at

@@ -84,8 +84,12 @@ pub fn base_settings(dir: &std::path::Path, mock_base_url: &str) -> Settings {
     settings.wechat.secret = Some(SecretString::from(config.secret));
     settings.wechat.base_url = mock_base_url.to_owned();
     settings.wechat.timeout_ms = 2_000;
+    settings.wechat.task_template_id = Some(TASK_TEMPLATE.to_owned());
     settings
 }
+
+/// The subscribe-message template the test servers notify task owners with.
+pub const TASK_TEMPLATE: &str = "scantag-task-notice";
 
 /// Starts a server with the default test settings.
 pub async fn spawn_app() -> TestApp {
@@ -634,5 +638,19 @@ impl TestApp {
             .await
             .expect(201);
         self.login(openid, invite.body["code"].as_str()).await
+    }
+
+    /// A visitor session: a WeChat user who logs in without an invite.
+    pub async fn visitor(&self, openid: &str, unionid: Option<&str>) -> Session {
+        let code = self
+            .mock
+            .mint_login_code(Some(openid.to_owned()), unionid.map(str::to_owned))
+            .code;
+        let answer = self
+            .post("/api/v1/auth/wechat/login", None, &json!({ "code": code }))
+            .await
+            .expect(200);
+        assert_eq!(answer.body["principal"]["kind"], "visitor");
+        Session::from_body(answer.body)
     }
 }

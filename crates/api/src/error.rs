@@ -241,6 +241,7 @@ impl From<DomainError> for ApiError {
                 err.code = Cow::Borrowed(code);
                 err
             }
+            DomainError::Gone { code, detail } => ApiError::new(StatusCode::GONE, code, detail),
             DomainError::Invalid { field, message } => ApiError::field(field, "invalid", message),
             DomainError::Database(db) => ApiError::internal(&db),
         }

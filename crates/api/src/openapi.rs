@@ -26,6 +26,9 @@ use crate::error::{FieldError, Problem};
         (name = "staff", description = "Staff accounts and invites"),
         (name = "tags", description = "The shared two-level tag library: tag groups and tags"),
         (name = "customers", description = "Customers, custom fields, tagging and tag-filtered lists"),
+        (name = "channels", description = "Capture channels (渠道码): scenes on mini-program codes, their forms, tags, owner policies and statistics"),
+        (name = "capture", description = "The visitor side of a channel: the public form of a scene and the capture submission (扫码即录入)"),
+        (name = "tasks", description = "Each staff member's own to-dos, such as following up a captured customer"),
         (name = "health", description = "Liveness and readiness probes")
     )
 )]

@@ -95,6 +95,13 @@ pub struct WeChatSettings {
     pub max_retries: u32,
     /// Where the bundled mock listens when no AppID is configured.
     pub mock_listen: SocketAddr,
+    /// The mini-program page a channel's code opens; it reads the scene and shows the form.
+    pub capture_page: String,
+    /// The subscribe-message template that tells staff about a new task. Without it no
+    /// message is sent (the bundled mock uses `scantag-task-notice`).
+    pub task_template_id: Option<String>,
+    /// The page a task message opens; `?id=<task id>` is appended.
+    pub task_page: String,
 }
 
 /// The defaults, as a serializable tree figment can merge files and variables into.
@@ -118,6 +125,8 @@ fn defaults() -> serde_json::Value {
             "timeout_ms": 5000,
             "max_retries": 2,
             "mock_listen": "127.0.0.1:8090",
+            "capture_page": "pages/capture/index",
+            "task_page": "pages/tasks/index",
         },
         "invite_ttl_hours": 72,
     })

@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::extract::JSON_LIMIT;
 use crate::request_context::{RequestSpan, assign_request_id};
 use crate::settings::Settings;
-use crate::state::AppState;
+use crate::state::{AppState, CaptureSettings};
 use crate::{keys, openapi, routes};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -38,6 +38,9 @@ pub struct Application {
     mock: Option<MockServer>,
     tls: bool,
 }
+
+/// The task template used with the bundled WeChat mock.
+const MOCK_TASK_TEMPLATE: &str = "scantag-task-notice";
 
 impl Application {
     /// Connects to the database and cache, migrates, starts the WeChat mock if no AppID is
@@ -62,6 +65,15 @@ impl Application {
                 i64::try_from(settings.jwt.refresh_ttl_secs).context("jwt.refresh_ttl_secs")?,
             ),
             invite_ttl: chrono::Duration::hours(i64::from(settings.invite_ttl_hours)),
+            capture: CaptureSettings {
+                capture_page: settings.wechat.capture_page.clone(),
+                task_template_id: settings
+                    .wechat
+                    .task_template_id
+                    .clone()
+                    .or_else(|| mock.is_some().then(|| MOCK_TASK_TEMPLATE.to_owned())),
+                task_page: settings.wechat.task_page.clone(),
+            },
         });
 
         // Built once: the document is the same for every worker. It is mounted before the

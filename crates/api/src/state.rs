@@ -14,4 +14,12 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub refresh_ttl: chrono::Duration,
     pub invite_ttl: chrono::Duration,
+    pub capture: CaptureSettings,
+}
+
+/// Where channel codes and task messages lead in the mini-program.
+pub struct CaptureSettings {
+    pub capture_page: String,
+    pub task_template_id: Option<String>,
+    pub task_page: String,
 }

@@ -1,7 +1,7 @@
 //! The audit trail: one row for every change made to a tenant's data, naming who did it.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
 use crate::entities::audit_log;
 use crate::error::DomainResult;
@@ -46,7 +46,8 @@ pub struct AuditEntry<'a> {
 
 /// Writes `entry` on `conn`; pass the transaction that makes the change so both commit together.
 pub async fn record<C: ConnectionTrait>(conn: &C, entry: AuditEntry<'_>) -> DomainResult<()> {
-    audit_log::ActiveModel {
+    // `Entity::insert` rather than `ActiveModel::insert`: no read-back of the row on MySQL.
+    audit_log::Entity::insert(audit_log::ActiveModel {
         tenant_id: Set(entry.tenant_id.map(|t| t.0)),
         actor_kind: Set(entry.actor.kind().to_owned()),
         actor_id: Set(entry.actor.id()),
@@ -56,8 +57,8 @@ pub async fn record<C: ConnectionTrait>(conn: &C, entry: AuditEntry<'_>) -> Doma
         details: Set(entry.details.map(|d| d.to_string())),
         created_at: Set(Utc::now()),
         ..Default::default()
-    }
-    .insert(conn)
+    })
+    .exec_without_returning(conn)
     .await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::audit::{self, Actor, AuditEntry};
@@ -84,7 +84,7 @@ impl PhoneNumber {
 }
 
 /// Where a customer's tag came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TagSource {
     Manual,
@@ -117,7 +117,7 @@ impl TagSource {
 }
 
 /// A tag on a customer, with why it is there.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomerTag {
     pub tag_id: TagId,
     pub name: String,
@@ -211,7 +211,7 @@ pub struct BatchOutcome {
     pub removed: u64,
 }
 
-fn optional_text(
+pub(crate) fn optional_text(
     field: &'static str,
     value: Option<String>,
     max: usize,
@@ -228,7 +228,7 @@ fn optional_text(
     value
 }
 
-fn rejected(issues: Vec<FieldIssue>) -> DomainError {
+pub(crate) fn rejected(issues: Vec<FieldIssue>) -> DomainError {
     DomainError::Rejected {
         code: "validation_failed",
         issues,
@@ -237,8 +237,8 @@ fn rejected(issues: Vec<FieldIssue>) -> DomainError {
 
 /// A tag that may be assigned, with what the exclusive rule needs.
 #[derive(Debug, Clone)]
-struct Assignable {
-    id: i64,
+pub(crate) struct Assignable {
+    pub(crate) id: i64,
     group_id: i64,
     exclusive: bool,
 }
@@ -247,11 +247,31 @@ struct Assignable {
 pub struct Customers<'a> {
     db: &'a DatabaseConnection,
     viewer: Viewer,
+    /// Who tag links and history rows name; `None` for changes the system makes on its own
+    /// (a visitor's capture, later the rules engine).
+    actor: Option<StaffId>,
 }
 
 impl<'a> Customers<'a> {
     pub fn new(db: &'a DatabaseConnection, viewer: Viewer) -> Self {
-        Customers { db, viewer }
+        Customers {
+            db,
+            viewer,
+            actor: Some(viewer.staff),
+        }
+    }
+
+    /// Operations made by the system itself for `tenant`, seeing every customer.
+    pub(crate) fn system(db: &'a DatabaseConnection, tenant: TenantId) -> Self {
+        Customers {
+            db,
+            viewer: Viewer {
+                tenant,
+                staff: StaffId(0),
+                sees_all: true,
+            },
+            actor: None,
+        }
     }
 
     fn tenant(&self) -> TenantId {
@@ -338,10 +358,8 @@ impl<'a> Customers<'a> {
         let model = inserted?;
         let id = CustomerId(model.id);
         write_field_values(&txn, self.tenant(), id, &values).await?;
-        for tag in &tags {
-            self.attach(&txn, id, tag, TagSource::Manual, None, None)
-                .await?;
-        }
+        self.attach_all(&txn, id, &tags, TagSource::Manual, None, None, true)
+            .await?;
         self.audit(
             &txn,
             "customer.created",
@@ -481,6 +499,8 @@ impl<'a> Customers<'a> {
         let mut active: customer::ActiveModel = current.into();
         active.deleted_at = Set(Some(now));
         active.phone_index = Set(None);
+        active.openid = Set(None);
+        active.unionid = Set(None);
         active.updated_at = Set(now);
         active.update(&txn).await?;
         self.audit(&txn, "customer.deleted", id, Value::Null)
@@ -843,7 +863,7 @@ impl<'a> Customers<'a> {
 
     /// The tags of this tenant among `ids`, recording unknown ones, archived ones and two tags of
     /// one exclusive group as issues on `field[i]` (or `field` itself for a single id).
-    async fn assignable_tags(
+    pub(crate) async fn assignable_tags(
         &self,
         txn: &DatabaseTransaction,
         ids: &[TagId],
@@ -853,18 +873,28 @@ impl<'a> Customers<'a> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = tag::Entity::find()
+        // Each tag with its group's exclusive flag, in one statement.
+        let rows: Vec<(i64, i64, String, String, bool)> = tag::Entity::find()
+            .select_only()
+            .columns([
+                tag::Column::Id,
+                tag::Column::GroupId,
+                tag::Column::Name,
+                tag::Column::Status,
+            ])
+            .column(tag_group::Column::Exclusive)
+            .join(
+                JoinType::InnerJoin,
+                tag::Entity::belongs_to(tag_group::Entity)
+                    .from(tag::Column::GroupId)
+                    .to(tag_group::Column::Id)
+                    .into(),
+            )
             .filter(tag::Column::TenantId.eq(self.tenant().0))
             .filter(tag::Column::Id.is_in(ids.iter().map(|t| t.0)))
+            .into_tuple()
             .all(txn)
             .await?;
-        let groups: HashMap<i64, bool> = tag_group::Entity::find()
-            .filter(tag_group::Column::TenantId.eq(self.tenant().0))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g.exclusive))
-            .collect();
         let mut out: Vec<Assignable> = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             let path = if ids.len() == 1 && field == "tag_id" {
@@ -872,27 +902,26 @@ impl<'a> Customers<'a> {
             } else {
                 format!("{field}[{i}]")
             };
-            match rows.iter().find(|t| t.id == id.0) {
+            match rows.iter().find(|(tag, ..)| *tag == id.0) {
                 None => issues.push(FieldIssue::new(path, "unknown_tag", "no such tag")),
-                Some(t) if t.status != "active" => {
+                Some((_, _, name, status, _)) if status != "active" => {
                     issues.push(FieldIssue::new(
                         path,
                         "archived",
-                        format!("the tag \"{}\" is archived and cannot be assigned", t.name),
+                        format!("the tag \"{name}\" is archived and cannot be assigned"),
                     ));
                 }
-                Some(t) => {
-                    let exclusive = groups.get(&t.group_id).copied().unwrap_or(false);
-                    if exclusive && out.iter().any(|o| o.group_id == t.group_id && o.id != t.id) {
+                Some(&(tag, group_id, _, _, exclusive)) => {
+                    if exclusive && out.iter().any(|o| o.group_id == group_id && o.id != tag) {
                         issues.push(FieldIssue::new(
                             path,
                             "exclusive",
                             "two tags of one exclusive group",
                         ));
-                    } else if !out.iter().any(|o| o.id == t.id) {
+                    } else if !out.iter().any(|o| o.id == tag) {
                         out.push(Assignable {
-                            id: t.id,
-                            group_id: t.group_id,
+                            id: tag,
+                            group_id,
                             exclusive,
                         });
                     }
@@ -942,7 +971,7 @@ impl<'a> Customers<'a> {
 
     /// Links one tag to one customer, first unlinking the other tags of an exclusive group.
     /// Returns whether anything changed.
-    async fn attach(
+    pub(crate) async fn attach(
         &self,
         txn: &DatabaseTransaction,
         id: CustomerId,
@@ -972,19 +1001,117 @@ impl<'a> Customers<'a> {
                     .await?;
             }
         }
-        customer_tag::ActiveModel {
+        customer_tag::Entity::insert(customer_tag::ActiveModel {
             customer_id: Set(id.0),
             tag_id: Set(tag.id),
             tenant_id: Set(self.tenant().0),
             source: Set(source.as_str().to_owned()),
             reason: Set(reason.map(str::to_owned)),
-            assigned_by: Set(Some(self.viewer.staff.0)),
+            assigned_by: Set(self.actor.map(|a| a.0)),
             created_at: Set(Utc::now()),
-        }
-        .insert(txn)
+        })
+        .exec_without_returning(txn)
         .await?;
         self.history(txn, id, tag.id, "add", source, note).await?;
         Ok(true)
+    }
+
+    /// Links `tags` to one customer in a few statements, whatever their number: each tag the
+    /// customer lacks is added, first unlinking the other tags of its group when the group is
+    /// exclusive, and every change gets its history row. `fresh` says the customer was created
+    /// in this transaction and carries no tag yet, which saves looking. Returns how many tags
+    /// were added.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn attach_all(
+        &self,
+        txn: &DatabaseTransaction,
+        id: CustomerId,
+        tags: &[Assignable],
+        source: TagSource,
+        reason: Option<&str>,
+        note: Option<&str>,
+        fresh: bool,
+    ) -> DomainResult<usize> {
+        if tags.is_empty() {
+            return Ok(0);
+        }
+        // (tag, group) of every tag the customer carries now.
+        let current: Vec<(i64, i64)> = if fresh {
+            Vec::new()
+        } else {
+            customer_tag::Entity::find()
+                .select_only()
+                .column(customer_tag::Column::TagId)
+                .column(tag::Column::GroupId)
+                .join(
+                    JoinType::InnerJoin,
+                    customer_tag::Entity::belongs_to(tag::Entity)
+                        .from(customer_tag::Column::TagId)
+                        .to(tag::Column::Id)
+                        .into(),
+                )
+                .filter(customer_tag::Column::CustomerId.eq(id.0))
+                .into_tuple()
+                .all(txn)
+                .await?
+        };
+        let mut added: Vec<i64> = Vec::new();
+        let mut removed: Vec<i64> = Vec::new();
+        for tag in tags {
+            if current.iter().any(|(t, _)| *t == tag.id) || added.contains(&tag.id) {
+                continue;
+            }
+            if tag.exclusive {
+                for (other, group) in &current {
+                    if *group == tag.group_id && !removed.contains(other) {
+                        removed.push(*other);
+                    }
+                }
+            }
+            added.push(tag.id);
+        }
+        if !removed.is_empty() {
+            customer_tag::Entity::delete_many()
+                .filter(customer_tag::Column::CustomerId.eq(id.0))
+                .filter(customer_tag::Column::TagId.is_in(removed.iter().copied()))
+                .exec(txn)
+                .await?;
+        }
+        if added.is_empty() && removed.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        if !added.is_empty() {
+            customer_tag::Entity::insert_many(added.iter().map(|&tag| customer_tag::ActiveModel {
+                customer_id: Set(id.0),
+                tag_id: Set(tag),
+                tenant_id: Set(self.tenant().0),
+                source: Set(source.as_str().to_owned()),
+                reason: Set(reason.map(str::to_owned)),
+                assigned_by: Set(self.actor.map(|a| a.0)),
+                created_at: Set(now),
+            }))
+            .exec_without_returning(txn)
+            .await?;
+        }
+        let changes = removed
+            .iter()
+            .map(|&tag| (tag, "remove"))
+            .chain(added.iter().map(|&tag| (tag, "add")));
+        tag_history::Entity::insert_many(changes.map(|(tag, action)| tag_history::ActiveModel {
+            tenant_id: Set(self.tenant().0),
+            customer_id: Set(id.0),
+            tag_id: Set(tag),
+            action: Set(action.to_owned()),
+            source: Set(source.as_str().to_owned()),
+            actor_id: Set(self.actor.map(|a| a.0)),
+            note: Set(note.map(str::to_owned)),
+            created_at: Set(now),
+            ..Default::default()
+        }))
+        .exec_without_returning(txn)
+        .await?;
+        Ok(added.len())
     }
 
     /// The other tags of `tag`'s group.
@@ -1044,7 +1171,7 @@ impl<'a> Customers<'a> {
                 tenant_id: Set(self.tenant().0),
                 source: Set(TagSource::Manual.as_str().to_owned()),
                 reason: Set(None),
-                assigned_by: Set(Some(self.viewer.staff.0)),
+                assigned_by: Set(self.actor.map(|a| a.0)),
                 created_at: Set(now),
             }
         }))
@@ -1092,18 +1219,18 @@ impl<'a> Customers<'a> {
         source: TagSource,
         note: Option<&str>,
     ) -> DomainResult<()> {
-        tag_history::ActiveModel {
+        tag_history::Entity::insert(tag_history::ActiveModel {
             tenant_id: Set(self.tenant().0),
             customer_id: Set(id.0),
             tag_id: Set(tag),
             action: Set(action.to_owned()),
             source: Set(source.as_str().to_owned()),
-            actor_id: Set(Some(self.viewer.staff.0)),
+            actor_id: Set(self.actor.map(|a| a.0)),
             note: Set(note.map(str::to_owned)),
             created_at: Set(Utc::now()),
             ..Default::default()
-        }
-        .insert(txn)
+        })
+        .exec_without_returning(txn)
         .await?;
         Ok(())
     }
@@ -1124,7 +1251,7 @@ impl<'a> Customers<'a> {
                 tag_id: Set(tag),
                 action: Set(action.to_owned()),
                 source: Set(TagSource::Manual.as_str().to_owned()),
-                actor_id: Set(Some(self.viewer.staff.0)),
+                actor_id: Set(self.actor.map(|a| a.0)),
                 note: Set(note.map(str::to_owned)),
                 created_at: Set(now),
                 ..Default::default()
@@ -1215,7 +1342,7 @@ fn validate_custom_fields(
     out
 }
 
-async fn write_field_values(
+pub(crate) async fn write_field_values(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     id: CustomerId,
@@ -1242,7 +1369,7 @@ async fn write_field_values(
     Ok(())
 }
 
-async fn load_field_values<C: ConnectionTrait>(
+pub(crate) async fn load_field_values<C: ConnectionTrait>(
     conn: &C,
     defs: &[CustomFieldDef],
     ids: &[i64],
@@ -1312,7 +1439,7 @@ pub(crate) async fn load<C: ConnectionTrait>(
         .collect())
 }
 
-async fn load_tags<C: ConnectionTrait>(
+pub(crate) async fn load_tags<C: ConnectionTrait>(
     conn: &C,
     ids: &[i64],
 ) -> DomainResult<HashMap<i64, Vec<CustomerTag>>> {

@@ -56,6 +56,10 @@ pub enum DomainError {
         field: &'static str,
         message: String,
     },
+    /// The thing exists but can no longer (or not yet) be used, e.g. a channel outside its
+    /// active window.
+    #[error("{detail}")]
+    Gone { code: &'static str, detail: String },
     #[error("database error")]
     Database(#[source] DbErr),
 }
@@ -93,6 +97,30 @@ const UNIQUE_RULES: &[(&str, &str, &str, &str)] = &[
         "tag_groups.tenant_id, tag_groups.name_key",
         "tag_group_name_taken",
         "a tag group with this name already exists",
+    ),
+    (
+        "ux_channels_tenant_scene",
+        "channels.tenant_id, channels.scene",
+        "scene_taken",
+        "another channel already uses this scene",
+    ),
+    (
+        "ux_customers_tenant_openid",
+        "customers.tenant_id, customers.openid",
+        "customer_identity_taken",
+        "another customer already has this WeChat identity",
+    ),
+    (
+        "ux_customers_tenant_unionid",
+        "customers.tenant_id, customers.unionid",
+        "customer_identity_taken",
+        "another customer already has this WeChat identity",
+    ),
+    (
+        "ux_idempotency_keys_scope_key",
+        "idempotency_keys.scope, idempotency_keys.idem_key",
+        "idempotency_key_claimed",
+        "another request holds this idempotency key",
     ),
     (
         "ux_custom_field_defs_key",

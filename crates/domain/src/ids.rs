@@ -49,3 +49,15 @@ typed_id!(
     /// A tenant-defined custom field.
     CustomFieldId
 );
+typed_id!(
+    /// A capture channel (渠道码) of one tenant: a scene on a mini-program code.
+    ChannelId
+);
+typed_id!(
+    /// One accepted capture form.
+    CaptureId
+);
+typed_id!(
+    /// A to-do for one staff member.
+    TaskId
+);

@@ -2,12 +2,15 @@
 //! persistence (sea-orm entities and migrations). Nothing here knows about HTTP.
 
 pub mod audit;
+pub mod capture;
+pub mod channels;
 pub mod custom_fields;
 pub mod customers;
 pub mod data_version;
 pub mod db;
 mod entities;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod migration;
 pub mod names;
@@ -16,12 +19,14 @@ pub mod secret;
 pub mod sessions;
 pub mod staff;
 pub mod tags;
+pub mod tasks;
 pub mod tenants;
 pub mod visitors;
 
 pub use error::DomainError;
 pub use error::FieldIssue;
 pub use ids::{
-    CustomFieldId, CustomerId, SessionId, StaffId, TagGroupId, TagId, TenantId, VisitorId,
+    CaptureId, ChannelId, CustomFieldId, CustomerId, SessionId, StaffId, TagGroupId, TagId, TaskId,
+    TenantId, VisitorId,
 };
 pub use sea_orm::DatabaseConnection;

@@ -25,7 +25,7 @@ use crate::state::AppState;
 const SEARCH_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
-fn viewer(caller: &StaffCaller) -> Viewer {
+pub(crate) fn viewer(caller: &StaffCaller) -> Viewer {
     Viewer {
         tenant: caller.tenant(),
         staff: caller.id(),
@@ -34,7 +34,7 @@ fn viewer(caller: &StaffCaller) -> Viewer {
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
-fn nullable<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn nullable<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

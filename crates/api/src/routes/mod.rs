@@ -4,11 +4,14 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub mod auth;
+pub mod capture;
+pub mod channels;
 pub mod custom_fields;
 pub mod customers;
 pub mod health;
 pub mod staff;
 pub mod tags;
+pub mod tasks;
 
 /// Mounts the API on an app or a test harness.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -41,6 +44,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(customers::delete_customer)
                 .service(customers::add_tag)
                 .service(customers::remove_tag)
-                .service(customers::tag_history),
+                .service(customers::tag_history)
+                .service(capture::customer_captures)
+                .service(channels::create_channel)
+                .service(channels::list_channels)
+                .service(channels::get_channel)
+                .service(channels::update_channel)
+                .service(channels::channel_qrcode)
+                .service(capture::capture_form)
+                .service(capture::submit_capture)
+                .service(tasks::list_tasks)
+                .service(tasks::complete_task),
         );
 }

@@ -21,6 +21,8 @@ pub struct Model {
     pub last_follow_up_at: Option<DateTimeUtc>,
     pub last_order_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
+    pub openid: Option<String>,
+    pub unionid: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,15 +3,21 @@
 
 pub mod audit_log;
 pub mod auth_session;
+pub mod capture;
+pub mod channel;
+pub mod channel_owner_turn;
 pub mod custom_field_def;
 pub mod customer;
 pub mod customer_field_value;
 pub mod customer_tag;
+pub mod domain_event;
+pub mod idempotency_key;
 pub mod invite;
 pub mod refresh_token;
 pub mod staff;
 pub mod tag;
 pub mod tag_group;
 pub mod tag_history;
+pub mod task;
 pub mod tenant;
 pub mod visitor;

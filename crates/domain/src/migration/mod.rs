@@ -21,6 +21,13 @@ mod m20261123_000012_create_tag_history;
 mod m20261123_000013_create_custom_field_defs;
 mod m20261123_000014_create_customer_field_values;
 mod m20261123_000015_create_tenant_data_versions;
+mod m20261124_000016_add_customer_wechat_identity;
+mod m20261124_000017_create_channels;
+mod m20261124_000018_create_channel_owner_turns;
+mod m20261124_000019_create_captures;
+mod m20261124_000020_create_tasks;
+mod m20261124_000021_create_idempotency_keys;
+mod m20261124_000022_create_domain_events;
 
 pub struct Migrator;
 
@@ -43,6 +50,13 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000013_create_custom_field_defs::Migration),
             Box::new(m20261123_000014_create_customer_field_values::Migration),
             Box::new(m20261123_000015_create_tenant_data_versions::Migration),
+            Box::new(m20261124_000016_add_customer_wechat_identity::Migration),
+            Box::new(m20261124_000017_create_channels::Migration),
+            Box::new(m20261124_000018_create_channel_owner_turns::Migration),
+            Box::new(m20261124_000019_create_captures::Migration),
+            Box::new(m20261124_000020_create_tasks::Migration),
+            Box::new(m20261124_000021_create_idempotency_keys::Migration),
+            Box::new(m20261124_000022_create_domain_events::Migration),
         ]
     }
 }

@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tasks")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub tenant_id: i64,
+    pub assignee_id: i64,
+    pub kind: String,
+    pub title: String,
+    pub customer_id: Option<i64>,
+    pub channel_id: Option<i64>,
+    pub status: String,
+    pub created_at: DateTimeUtc,
+    pub completed_at: Option<DateTimeUtc>,
+    pub notified_at: Option<DateTimeUtc>,
+    pub notify_error: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

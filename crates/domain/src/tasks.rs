@@ -1,0 +1,234 @@
+//! Tasks: to-dos for one staff member, such as following up a customer who just scanned a
+//! channel code. Each staff member sees and completes their own.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde::Serialize;
+
+use crate::audit::{self, Actor, AuditEntry};
+use crate::entities::task;
+use crate::error::{DomainError, DomainResult};
+use crate::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
+
+pub const TITLE_MAX: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A customer was recorded for the first time.
+    NewCustomer,
+    /// A known customer came back through a channel.
+    RepeatVisit,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::NewCustomer => "new_customer",
+            TaskKind::RepeatVisit => "repeat_visit",
+        }
+    }
+
+    fn parse(s: &str) -> TaskKind {
+        match s {
+            "repeat_visit" => TaskKind::RepeatVisit,
+            _ => TaskKind::NewCustomer,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+    Done,
+}
+
+impl TaskStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Open => "open",
+            TaskStatus::Done => "done",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub kind: TaskKind,
+    pub title: String,
+    pub customer_id: Option<CustomerId>,
+    pub channel_id: Option<ChannelId>,
+    pub status: TaskStatus,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Whether the WeChat subscribe message reached WeChat.
+    pub notified: bool,
+}
+
+impl From<task::Model> for Task {
+    fn from(m: task::Model) -> Self {
+        Task {
+            id: TaskId(m.id),
+            kind: TaskKind::parse(&m.kind),
+            title: m.title,
+            customer_id: m.customer_id.map(CustomerId),
+            channel_id: m.channel_id.map(ChannelId),
+            status: if m.status == "done" {
+                TaskStatus::Done
+            } else {
+                TaskStatus::Open
+            },
+            created_at: m.created_at,
+            completed_at: m.completed_at,
+            notified: m.notified_at.is_some(),
+        }
+    }
+}
+
+pub(crate) struct NewTask<'t> {
+    pub tenant: TenantId,
+    pub assignee: StaffId,
+    pub kind: TaskKind,
+    pub title: &'t str,
+    pub customer: Option<CustomerId>,
+    pub channel: Option<ChannelId>,
+}
+
+pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> DomainResult<TaskId> {
+    let title: String = new.title.chars().take(TITLE_MAX).collect();
+    let inserted = task::Entity::insert(task::ActiveModel {
+        tenant_id: Set(new.tenant.0),
+        assignee_id: Set(new.assignee.0),
+        kind: Set(new.kind.as_str().to_owned()),
+        title: Set(title),
+        customer_id: Set(new.customer.map(|c| c.0)),
+        channel_id: Set(new.channel.map(|c| c.0)),
+        status: Set(TaskStatus::Open.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+        completed_at: Set(None),
+        notified_at: Set(None),
+        notify_error: Set(None),
+        ..Default::default()
+    })
+    .exec(conn)
+    .await?;
+    Ok(TaskId(inserted.last_insert_id))
+}
+
+/// Which tasks a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Open,
+    Done,
+    All,
+}
+
+/// The tasks of one staff member.
+pub struct Tasks<'a> {
+    db: &'a DatabaseConnection,
+    tenant: TenantId,
+    assignee: StaffId,
+}
+
+impl<'a> Tasks<'a> {
+    pub fn new(db: &'a DatabaseConnection, tenant: TenantId, assignee: StaffId) -> Self {
+        Tasks {
+            db,
+            tenant,
+            assignee,
+        }
+    }
+
+    /// Newest first; `before` is the id of the last task seen. Returns the page and the id to
+    /// continue before, when there is more.
+    pub async fn list(
+        &self,
+        status: StatusFilter,
+        limit: u64,
+        before: Option<i64>,
+    ) -> DomainResult<(Vec<Task>, Option<i64>)> {
+        let mut query = task::Entity::find()
+            .filter(task::Column::TenantId.eq(self.tenant.0))
+            .filter(task::Column::AssigneeId.eq(self.assignee.0));
+        query = match status {
+            StatusFilter::Open => query.filter(task::Column::Status.eq("open")),
+            StatusFilter::Done => query.filter(task::Column::Status.eq("done")),
+            StatusFilter::All => query,
+        };
+        if let Some(before) = before {
+            query = query.filter(task::Column::Id.lt(before));
+        }
+        let mut rows = query
+            .order_by_desc(task::Column::Id)
+            .limit(limit + 1)
+            .all(self.db)
+            .await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more {
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok((rows.into_iter().map(Task::from).collect(), next))
+    }
+
+    /// Marks the task done; a task already done is returned as it is.
+    pub async fn complete(&self, id: TaskId) -> DomainResult<Task> {
+        let now = Utc::now();
+        let changed = task::Entity::update_many()
+            .col_expr(task::Column::Status, Expr::value("done"))
+            .col_expr(task::Column::CompletedAt, Expr::value(now))
+            .filter(task::Column::Id.eq(id.0))
+            .filter(task::Column::TenantId.eq(self.tenant.0))
+            .filter(task::Column::AssigneeId.eq(self.assignee.0))
+            .filter(task::Column::Status.eq("open"))
+            .exec(self.db)
+            .await?;
+        if changed.rows_affected > 0 {
+            audit::record(
+                self.db,
+                AuditEntry {
+                    tenant_id: Some(self.tenant),
+                    actor: Actor::Staff(self.assignee),
+                    action: "task.completed",
+                    target_type: "task",
+                    target_id: Some(id.to_string()),
+                    details: None,
+                },
+            )
+            .await?;
+        }
+        task::Entity::find_by_id(id.0)
+            .filter(task::Column::TenantId.eq(self.tenant.0))
+            .filter(task::Column::AssigneeId.eq(self.assignee.0))
+            .one(self.db)
+            .await?
+            .map(Task::from)
+            .ok_or(DomainError::NotFound("task"))
+    }
+}
+
+/// Records whether the task's WeChat message went out.
+pub async fn record_notification(
+    db: &DatabaseConnection,
+    id: TaskId,
+    outcome: Result<(), String>,
+) -> DomainResult<()> {
+    let update = task::Entity::update_many().filter(task::Column::Id.eq(id.0));
+    let update = match outcome {
+        Ok(()) => update.col_expr(task::Column::NotifiedAt, Expr::value(Utc::now())),
+        Err(error) => update.col_expr(
+            task::Column::NotifyError,
+            Expr::value(error.chars().take(255).collect::<String>()),
+        ),
+    };
+    update.exec(db).await?;
+    Ok(())
+}
