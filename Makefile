@@ -3,8 +3,9 @@
 CARGO ?= cargo
 BENCH_ARGS ?=
 SDK_VENV ?= target/sdk-venv
+SIMULATOR := miniprogram-mock/simulator
 
-.PHONY: run test test-mysql openapi lint sdk-check bench
+.PHONY: run test test-mysql openapi lint sdk-check simulator bench
 
 ## Start the API on http://127.0.0.1:8080 (SQLite + in-process cache + bundled WeChat mock
 ## unless SCANTAG_* settings say otherwise).
@@ -13,7 +14,7 @@ run:
 
 ## All tests on SQLite; when SCANTAG_TEST_MYSQL_URL and SCANTAG_TEST_REDIS_URL are set, the
 ## end-to-end suite runs again on MySQL/MariaDB + Redis.
-test:
+test: simulator
 	$(CARGO) test --workspace
 	@if [ -n "$$SCANTAG_TEST_MYSQL_URL" ] || [ -n "$$SCANTAG_TEST_REDIS_URL" ]; then \
 		$(MAKE) --no-print-directory test-mysql; \
@@ -24,9 +25,23 @@ test:
 test-mysql:
 	SCANTAG_TEST_BACKEND=mysql $(CARGO) test -p scantag-e2e --test e2e
 
-## Regenerate the committed OpenAPI document from the code.
-openapi:
+## Regenerate the committed OpenAPI document from the code, and the simulator's client types
+## from the document.
+openapi: $(SIMULATOR)/node_modules/.package-lock.json
 	$(CARGO) run -q -p scantag-api --bin scantag -- openapi > openapi/openapi.json
+	cd $(SIMULATOR) && npm run --silent generate
+
+## The mini-program simulator (TypeScript, client generated from openapi/openapi.json): fails
+## when its committed client types drift from the document or no longer type-check.
+simulator: $(SIMULATOR)/node_modules/.package-lock.json
+	mkdir -p target
+	cd $(SIMULATOR) && npx openapi-typescript ../../openapi/openapi.json -o ../../target/simulator-schema.d.ts --silent
+	@diff -q $(SIMULATOR)/src/schema.d.ts target/simulator-schema.d.ts >/dev/null || \
+		{ echo "$(SIMULATOR)/src/schema.d.ts is stale: run make openapi" >&2; exit 1; }
+	cd $(SIMULATOR) && npm run --silent typecheck && npm run --silent build
+
+$(SIMULATOR)/node_modules/.package-lock.json: $(SIMULATOR)/package-lock.json
+	cd $(SIMULATOR) && npm ci --no-audit --no-fund
 
 lint:
 	$(CARGO) fmt --all -- --check

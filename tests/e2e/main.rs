@@ -16,6 +16,7 @@ mod jwt_attacks;
 mod openapi;
 mod scan_to_record;
 mod search;
+mod simulator;
 mod staff;
 mod tagging;
 mod tags;
