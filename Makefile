@@ -1,11 +1,12 @@
 # scantag: `make run` starts the server on the embedded defaults; `make test` runs every test.
 
 CARGO ?= cargo
-BENCH_ARGS ?=
+SEARCH_BENCH_ARGS ?=
+CAPTURE_BENCH_ARGS ?=
 SDK_VENV ?= target/sdk-venv
 SIMULATOR := miniprogram-mock/simulator
 
-.PHONY: run test test-mysql openapi lint sdk-check simulator bench
+.PHONY: run test test-mysql openapi lint sdk-check simulator bench bench-search bench-capture
 
 ## Start the API on http://127.0.0.1:8080 (SQLite + in-process cache + bundled WeChat mock
 ## unless SCANTAG_* settings say otherwise).
@@ -55,8 +56,16 @@ sdk-check:
 	PATH="$(CURDIR)/$(SDK_VENV)/bin:$$PATH" openapi-python-client generate --path openapi/openapi.json \
 		--config openapi/python-client.yml --output-path target/sdk-python --overwrite --fail-on-warning
 
-## Seed MariaDB/MySQL with customers and skewed tags, then measure tag-filtered search over HTTP
-## (cache bypassed and warm) against a plain SQL query, checking every answer. Needs a server at
-## --mysql-url and Redis at --redis-url; e.g. make bench BENCH_ARGS="--customers 1000000".
-bench:
-	$(CARGO) run --release -p scantag-bench -- $(BENCH_ARGS)
+## Both benchmarks, on MariaDB/MySQL (--mysql-url) and Redis (--redis-url); see README.md.
+bench: bench-search bench-capture
+
+## Seed customers with skewed tags, then measure tag-filtered search over HTTP (cache bypassed
+## and warm) against a plain SQL query, checking every answer;
+## e.g. make bench-search SEARCH_BENCH_ARGS="--customers 1000000".
+bench-search:
+	$(CARGO) run --release -p scantag-bench -- search $(SEARCH_BENCH_ARGS)
+
+## Captures from 64 concurrent visitors (new and repeat), closed loop and at offered rates,
+## next to a bare INSERT + COMMIT loop; then count rows to prove nothing was lost or doubled.
+bench-capture:
+	$(CARGO) run --release -p scantag-bench -- capture $(CAPTURE_BENCH_ARGS)

@@ -1,14 +1,16 @@
-//! `scantag-bench`: the tag-filtered customer search benchmark behind `make bench`.
+//! `scantag-bench`: the benchmarks behind `make bench`. Each run creates a fresh MySQL/MariaDB
+//! database, starts the real scantag server in-process against it and Redis (with the bundled
+//! WeChat mock for logins), measures over HTTP, checks every answer, and prints one markdown
+//! table; any wrong answer makes it exit non-zero.
 //!
-//! One run creates a fresh MySQL/MariaDB database, starts the real scantag server in-process
-//! against it and Redis (with the bundled WeChat mock for the admin's login), builds a tag
-//! library over HTTP, seeds customers and their tags directly in SQL, and then measures
-//! `POST /api/v1/customers/search` for `A AND B AND NOT C` filters: with the cache bypassed,
-//! warm from the cache, and next to a plain relational-division SQL query on the same data.
-//! Every HTTP answer is checked against that SQL query, so a run is also a correctness check:
-//! any mismatch makes it exit non-zero. It prints one markdown table.
+//! - `search`: builds a tag library over HTTP, seeds customers and their tags directly in SQL,
+//!   and measures `POST /api/v1/customers/search` for `A AND B AND NOT C` filters: with the
+//!   cache bypassed, warm from the cache, and next to a plain relational-division SQL query on
+//!   the same data, against which every HTTP answer is checked.
+//! - `capture`: see [`capture`].
 
 mod backends;
+mod capture;
 mod filters;
 mod library;
 mod measure;
@@ -19,14 +21,14 @@ mod server;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::server::BenchServer;
 
-/// The database every run recreates on the given server.
+/// The database a search run recreates on the given server.
 const DATABASE: &str = "scantag_bench";
 
 /// Independent random streams derived from `--seed`, so that changing the number of customers
@@ -39,8 +41,50 @@ const FILTER_STREAM: u64 = 0x6669_6c74_6572_0000;
 #[command(
     name = "scantag-bench",
     version,
-    about = "Seed customers and tags, then measure and cross-check tag-filtered customer search"
+    about = "Measure scantag over HTTP on MySQL/MariaDB + Redis, checking every answer"
 )]
+struct Cli {
+    #[command(flatten)]
+    backends: Backends,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Seed customers and tags, then measure and cross-check tag-filtered customer search.
+    Search(Args),
+    /// Measure scan-to-record captures from concurrent visitors, next to bare INSERT + COMMIT.
+    Capture(capture::Args),
+}
+
+/// Where the benchmarks run.
+#[derive(clap::Args, Debug)]
+pub struct Backends {
+    /// MySQL/MariaDB server URL without a database; the run's database is (re)created there.
+    #[arg(
+        long,
+        global = true,
+        env = "SCANTAG_BENCH_MYSQL_URL",
+        hide_env_values = true,
+        default_value = "mysql://root@127.0.0.1:3306"
+    )]
+    mysql_url: String,
+    /// Redis URL for the server's cache; the run's keys get a prefix of their own.
+    #[arg(
+        long,
+        global = true,
+        env = "SCANTAG_BENCH_REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379/0"
+    )]
+    redis_url: String,
+    /// Keep the database (and the run's cache keys) at the end, for a look with other tools.
+    #[arg(long, global = true)]
+    keep: bool,
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Customers to seed.
     #[arg(long, default_value_t = 100_000)]
@@ -57,25 +101,6 @@ struct Args {
     /// Cached repetitions of every filter in the warm measurement.
     #[arg(long, default_value_t = 5)]
     warm_repeats: u32,
-    /// MySQL/MariaDB server URL without a database; `scantag_bench` is (re)created there.
-    #[arg(
-        long,
-        env = "SCANTAG_BENCH_MYSQL_URL",
-        hide_env_values = true,
-        default_value = "mysql://root@127.0.0.1:3306"
-    )]
-    mysql_url: String,
-    /// Redis URL for the server's cache; the run's keys get a prefix of their own.
-    #[arg(
-        long,
-        env = "SCANTAG_BENCH_REDIS_URL",
-        hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379/0"
-    )]
-    redis_url: String,
-    /// Keep the database (and the run's cache keys) at the end, for a look with other tools.
-    #[arg(long)]
-    keep: bool,
     /// Seed of every random choice: the same seed gives the same customers, tags and filters.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -109,7 +134,7 @@ impl Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -121,7 +146,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&args)) {
+    let outcome = match &cli.command {
+        Command::Search(args) => runtime.block_on(run(&cli.backends, args)),
+        Command::Capture(args) => runtime.block_on(capture::run(&cli.backends, args)),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
@@ -145,19 +174,19 @@ fn init_logging() {
 
 /// Prepares the backends, runs the benchmark, and drops the database whatever happened.
 /// Returns whether every check passed.
-async fn run(args: &Args) -> anyhow::Result<bool> {
+async fn run(backends: &Backends, args: &Args) -> anyhow::Result<bool> {
     args.validate()?;
-    let mysql_url = SecretString::from(args.mysql_url.clone());
-    let redis_url = SecretString::from(args.redis_url.clone());
+    let mysql_url = SecretString::from(backends.mysql_url.clone());
+    let redis_url = SecretString::from(backends.redis_url.clone());
     // Checked first: without Redis the server silently answers from the database and the warm
     // measurement would only report misses.
     let redis_version = backends::redis_version(&redis_url).await?;
     let database_url = backends::database_url(&mysql_url, DATABASE)?;
     backends::recreate_database(&mysql_url, DATABASE).await?;
 
-    let result = bench(args, &database_url, &redis_url, redis_version).await;
+    let result = bench(backends, args, &database_url, &redis_url, redis_version).await;
 
-    if args.keep {
+    if backends.keep {
         eprintln!("kept database {DATABASE}");
     } else if let Err(err) = backends::drop_database(&mysql_url, DATABASE).await {
         eprintln!("scantag-bench: could not drop database {DATABASE}: {err:#}");
@@ -166,6 +195,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
 }
 
 async fn bench(
+    backends: &Backends,
     args: &Args,
     database_url: &SecretString,
     redis_url: &SecretString,
@@ -173,11 +203,11 @@ async fn bench(
 ) -> anyhow::Result<bool> {
     let cache_prefix = format!("scantag-bench-{}", uuid::Uuid::new_v4().simple());
     eprintln!("starting the server");
-    let server = BenchServer::start(database_url, redis_url, &cache_prefix).await?;
+    let server = BenchServer::start(database_url, redis_url, &cache_prefix, |_| {}).await?;
     let result = measure_all(args, &server, database_url, redis_version).await;
     // Stopped before the database is dropped, so that no pooled connection is left using it.
     server.stop().await;
-    if !args.keep
+    if !backends.keep
         && let Err(err) = backends::delete_cache_keys(redis_url, &cache_prefix).await
     {
         eprintln!("scantag-bench: could not delete the run's cache keys: {err:#}");

@@ -216,18 +216,18 @@ async fn sql_search(
     Ok((elapsed, count, page))
 }
 
-fn latencies() -> anyhow::Result<Latencies> {
+pub(crate) fn latencies() -> anyhow::Result<Latencies> {
     // 1 µs to one hour at three significant digits.
     Histogram::new_with_bounds(1, 3_600_000_000, 3).context("creating a latency histogram")
 }
 
-fn micros(elapsed: Duration) -> u64 {
+pub(crate) fn micros(elapsed: Duration) -> u64 {
     u64::try_from(elapsed.as_micros())
         .unwrap_or(u64::MAX)
         .max(1)
 }
 
-fn phase_bar(name: &str, len: u64) -> anyhow::Result<ProgressBar> {
+pub(crate) fn phase_bar(name: &str, len: u64) -> anyhow::Result<ProgressBar> {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template(

@@ -89,12 +89,12 @@ fn row(name: &str, latencies: &Latencies) -> String {
     )
 }
 
-fn ms(micros: u64) -> String {
+pub(crate) fn ms(micros: u64) -> String {
     format!("{:.2}", micros as f64 / 1000.0)
 }
 
 /// 1234567 → "1,234,567".
-fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use miniprogram_mock::MockState;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use reqwest::header::HeaderMap;
@@ -19,6 +20,8 @@ const ADMIN_OPENID: &str = "bench-admin";
 pub struct BenchServer {
     pub api: Api,
     pub tenant_id: i64,
+    /// The bundled WeChat mock, for minting login codes.
+    pub mock: MockState,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     // Holds the server's data directory until the server is gone.
@@ -26,14 +29,17 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
-    /// Builds and starts the server, creates the bench tenant and logs its admin in.
+    /// Builds and starts the server (with `adjust` applied to its settings), creates the bench
+    /// tenant and logs its admin in.
     pub async fn start(
         database_url: &SecretString,
         redis_url: &SecretString,
         cache_prefix: &str,
+        adjust: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<BenchServer> {
         let data_dir = tempfile::tempdir().context("creating a data directory")?;
-        let settings = settings(database_url, redis_url, cache_prefix, data_dir.path())?;
+        let mut settings = settings(database_url, redis_url, cache_prefix, data_dir.path())?;
+        adjust(&mut settings);
         let app = Application::build(settings)
             .await
             .context("starting the scantag server")?;
@@ -42,10 +48,12 @@ impl BenchServer {
             scantag_api::admin::create_tenant(app.db(), "bench", None, chrono::Duration::hours(1))
                 .await
                 .context("creating the bench tenant")?;
-        let code = app
+        let mock = app
             .wechat_mock()
             .context("the server did not start its bundled WeChat mock")?
             .state()
+            .clone();
+        let code = mock
             .mint_login_code(Some(ADMIN_OPENID.to_owned()), None)
             .code;
         let handle = app.handle();
@@ -77,6 +85,7 @@ impl BenchServer {
         Ok(BenchServer {
             api,
             tenant_id: tenant.id.0,
+            mock,
             handle,
             task,
             _data_dir: data_dir,
@@ -136,6 +145,10 @@ pub struct Answer {
 }
 
 impl Api {
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// POSTs `body` and returns the parsed JSON answer; anything but 2xx is an error.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let answer = self.send(path, body, &[]).await?;
