@@ -491,7 +491,11 @@ impl<'a> Channels<'a> {
             .one(self.db)
             .await?
             .ok_or(DomainError::NotFound("channel"))?;
-        Ok(self.views(vec![model]).await?.remove(0))
+        self.views(vec![model])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(DomainError::NotFound("channel"))
     }
 
     /// Every channel of the tenant, newest first.
