@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Actor, AuditEntry};
 use crate::custom_fields::{self, CustomFieldDef, FieldType};
+use crate::customers::Customers;
 use crate::entities::{capture, channel, channel_owner_turn, staff, tag, tag_group, tenant};
 use crate::error::{DomainError, DomainResult, FieldIssue};
 use crate::ids::{ChannelId, StaffId, TagGroupId, TagId, TenantId};
@@ -583,9 +584,9 @@ impl<'a> Channels<'a> {
         Ok(out)
     }
 
-    async fn check_config<C: ConnectionTrait>(
+    async fn check_config(
         &self,
-        conn: &C,
+        txn: &DatabaseTransaction,
         config: Config<'_>,
         issues: &mut Vec<FieldIssue>,
     ) -> DomainResult<()> {
@@ -616,10 +617,9 @@ impl<'a> Channels<'a> {
                 "must be after starts_at",
             ));
         }
-        self.check_tags(conn, config.default_tag_ids, issues)
-            .await?;
-        self.check_policy(conn, config.owner_policy, issues).await?;
-        let defs = custom_fields::list(conn, self.tenant).await?;
+        self.check_tags(txn, config.default_tag_ids, issues).await?;
+        self.check_policy(txn, config.owner_policy, issues).await?;
+        let defs = custom_fields::list(txn, self.tenant).await?;
         if config.form.len() > FORM_FIELDS_MAX {
             issues.push(FieldIssue::new(
                 "form",
@@ -654,9 +654,9 @@ impl<'a> Channels<'a> {
         Ok(())
     }
 
-    async fn check_tags<C: ConnectionTrait>(
+    async fn check_tags(
         &self,
-        conn: &C,
+        txn: &DatabaseTransaction,
         ids: &[TagId],
         issues: &mut Vec<FieldIssue>,
     ) -> DomainResult<()> {
@@ -668,46 +668,10 @@ impl<'a> Channels<'a> {
             ));
             return Ok(());
         }
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let rows = tag::Entity::find()
-            .filter(tag::Column::TenantId.eq(self.tenant.0))
-            .filter(tag::Column::Id.is_in(ids.iter().map(|t| t.0)))
-            .all(conn)
+        // The same rules as tagging a customer by hand: known, active, one per exclusive group.
+        Customers::system(self.db, self.tenant)
+            .assignable_tags(txn, ids, "default_tag_ids", issues)
             .await?;
-        let exclusive: HashMap<i64, bool> = tag_group::Entity::find()
-            .filter(tag_group::Column::TenantId.eq(self.tenant.0))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g.exclusive))
-            .collect();
-        for (i, id) in ids.iter().enumerate() {
-            let path = format!("default_tag_ids[{i}]");
-            match rows.iter().find(|t| t.id == id.0) {
-                None => issues.push(FieldIssue::new(path, "unknown_tag", "no such tag")),
-                Some(t) if t.status != "active" => issues.push(FieldIssue::new(
-                    path,
-                    "archived",
-                    format!("the tag \"{}\" is archived", t.name),
-                )),
-                Some(t) => {
-                    let clash = exclusive.get(&t.group_id).copied().unwrap_or(false)
-                        && ids[..i].iter().any(|o| {
-                            o.0 != t.id
-                                && rows.iter().any(|r| r.id == o.0 && r.group_id == t.group_id)
-                        });
-                    if clash {
-                        issues.push(FieldIssue::new(
-                            path,
-                            "exclusive",
-                            "two tags of one exclusive group",
-                        ));
-                    }
-                }
-            }
-        }
         Ok(())
     }
 

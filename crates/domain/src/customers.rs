@@ -539,13 +539,18 @@ impl<'a> Customers<'a> {
             });
         }
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-        let mut changed = false;
-        for tag in &tags {
-            changed |= self
-                .attach(&txn, id, tag, TagSource::Manual, None, note.as_deref())
-                .await?;
-        }
-        if changed {
+        let added = self
+            .attach_all(
+                &txn,
+                id,
+                &tags,
+                TagSource::Manual,
+                None,
+                note.as_deref(),
+                false,
+            )
+            .await?;
+        if added > 0 {
             self.touch(&txn, id).await?;
             data_version::bump(&txn, self.tenant()).await?;
         }
@@ -967,53 +972,6 @@ impl<'a> Customers<'a> {
             }
         }
         Ok(out)
-    }
-
-    /// Links one tag to one customer, first unlinking the other tags of an exclusive group.
-    /// Returns whether anything changed.
-    pub(crate) async fn attach(
-        &self,
-        txn: &DatabaseTransaction,
-        id: CustomerId,
-        tag: &Assignable,
-        source: TagSource,
-        reason: Option<&str>,
-        note: Option<&str>,
-    ) -> DomainResult<bool> {
-        let present = customer_tag::Entity::find_by_id((id.0, tag.id))
-            .one(txn)
-            .await?;
-        if present.is_some() {
-            return Ok(false);
-        }
-        if tag.exclusive {
-            let siblings = self.group_siblings(txn, tag).await?;
-            let displaced = customer_tag::Entity::find()
-                .filter(customer_tag::Column::CustomerId.eq(id.0))
-                .filter(customer_tag::Column::TagId.is_in(siblings))
-                .all(txn)
-                .await?;
-            for old in displaced {
-                customer_tag::Entity::delete_by_id((id.0, old.tag_id))
-                    .exec(txn)
-                    .await?;
-                self.history(txn, id, old.tag_id, "remove", source, note)
-                    .await?;
-            }
-        }
-        customer_tag::Entity::insert(customer_tag::ActiveModel {
-            customer_id: Set(id.0),
-            tag_id: Set(tag.id),
-            tenant_id: Set(self.tenant().0),
-            source: Set(source.as_str().to_owned()),
-            reason: Set(reason.map(str::to_owned)),
-            assigned_by: Set(self.actor.map(|a| a.0)),
-            created_at: Set(Utc::now()),
-        })
-        .exec_without_returning(txn)
-        .await?;
-        self.history(txn, id, tag.id, "add", source, note).await?;
-        Ok(true)
     }
 
     /// Links `tags` to one customer in a few statements, whatever their number: each tag the
