@@ -291,13 +291,11 @@ pub async fn submit(
     key: Option<&IdempotencyKey>,
 ) -> DomainResult<Captured> {
     let open = channels::open(db, &submission.scene, Utc::now()).await?;
-    // The definitions matter only to a form or a submission with custom fields.
-    let defs = if !submission.custom_fields.is_empty() || open.form.iter().any(FormField::is_custom)
-    {
-        custom_fields::list(db, open.tenant).await?
-    } else {
-        Vec::new()
-    };
+    // A submission naming custom fields needs the definitions even on a form without any,
+    // to tell an unknown field from one the form does not ask for.
+    let defs = open
+        .custom_field_defs(db, !submission.custom_fields.is_empty())
+        .await?;
     let checked = check(&open, &defs, submission).map_err(customers::rejected)?;
     let mut attempt = 0;
     loop {

@@ -819,6 +819,22 @@ pub(crate) struct OpenChannel {
     pub form: Vec<FormField>,
 }
 
+impl OpenChannel {
+    /// The tenant's custom field definitions when the form has custom fields or `needed` says
+    /// the caller wants them anyway; none otherwise, which saves the query on plain forms.
+    pub(crate) async fn custom_field_defs<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        needed: bool,
+    ) -> DomainResult<Vec<CustomFieldDef>> {
+        if needed || self.form.iter().any(FormField::is_custom) {
+            custom_fields::list(conn, self.tenant).await
+        } else {
+            Ok(Vec::new())
+        }
+    }
+}
+
 /// Finds the channel of a qualified scene and checks that it takes captures now: unknown
 /// scenes (another tenant's included) are missing, paused or out-of-window ones are gone.
 pub(crate) async fn open<C: ConnectionTrait>(
@@ -858,7 +874,7 @@ pub(crate) async fn open<C: ConnectionTrait>(
 /// The public form of a scene; counts the scan.
 pub async fn capture_form(db: &DatabaseConnection, qualified: &str) -> DomainResult<CaptureForm> {
     let open = open(db, qualified, Utc::now()).await?;
-    let defs = custom_fields::list(db, open.tenant).await?;
+    let defs = open.custom_field_defs(db, false).await?;
     let tenant_name = tenant::Entity::find_by_id(open.tenant.0)
         .one(db)
         .await?
