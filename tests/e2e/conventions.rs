@@ -140,11 +140,19 @@ async fn probes_report_liveness_and_readiness() {
 }
 
 #[tokio::test]
-async fn unknown_routes_and_methods_are_404_problems() {
+async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     let app = spawn_app().await;
     let answer = app.get("/api/v1/nothing-here", None).await.expect(404);
     assert_eq!(answer.code(), "not_found");
-    app.request(reqwest::Method::DELETE, "/api/v1/me", None, None)
+    let answer = app
+        .request(reqwest::Method::DELETE, "/api/v1/me", None, None)
         .await
-        .expect(404);
+        .expect(405);
+    assert_eq!(answer.code(), "method_not_allowed");
+    assert_eq!(answer.header("allow"), Some("GET"));
+    let answer = app
+        .request(reqwest::Method::PUT, "/api/v1/tags/7", None, None)
+        .await
+        .expect(405);
+    assert_eq!(answer.header("allow"), Some("GET, PATCH"));
 }

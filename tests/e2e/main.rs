@@ -12,6 +12,7 @@ mod concurrency;
 mod conventions;
 mod custom_fields;
 mod customers;
+mod hardening;
 mod jwt_attacks;
 mod openapi;
 mod scan_to_record;

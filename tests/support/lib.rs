@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxy;
+
 use std::time::Duration;
 
 use miniprogram_mock::{MockConfig, MockServer, MockState};

@@ -17,6 +17,9 @@ use utoipa::ToSchema;
 
 use crate::request_context::current_request_id;
 
+/// What a 503 for an unreachable database asks clients to wait, in seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u32 = 3;
+
 /// A problem with one field of the request.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"field": "code", "code": "required", "message": "is required"}))]
@@ -70,6 +73,11 @@ pub struct Problem {
     /// Field-level errors (422 only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For a 409 about a name, scene, key or phone already in use: the id of the record that
+    /// holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 7)]
+    pub existing_id: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -78,6 +86,7 @@ pub struct ApiError {
     code: Cow<'static, str>,
     detail: String,
     errors: Vec<FieldError>,
+    existing_id: Option<i64>,
     retry_after_secs: Option<u32>,
     www_authenticate: bool,
 }
@@ -93,6 +102,7 @@ impl ApiError {
             code: code.into(),
             detail: detail.into(),
             errors: Vec::new(),
+            existing_id: None,
             retry_after_secs: None,
             www_authenticate: false,
         }
@@ -147,6 +157,16 @@ impl ApiError {
         )
     }
 
+    /// 503: the database cannot be reached; retrying shortly may succeed.
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database cannot be reached; retry shortly (with the same Idempotency-Key)",
+        )
+        .with_retry_after(DATABASE_RETRY_AFTER_SECS)
+    }
+
     pub fn with_retry_after(mut self, secs: u32) -> Self {
         self.retry_after_secs = Some(secs);
         self
@@ -154,6 +174,10 @@ impl ApiError {
 
     pub fn code(&self) -> &str {
         &self.code
+    }
+
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
     }
 }
 
@@ -177,6 +201,7 @@ impl ResponseError for ApiError {
             code: self.code.to_string(),
             request_id: current_request_id(),
             errors: self.errors.clone(),
+            existing_id: self.existing_id,
         };
         let mut res = HttpResponse::build(self.status);
         res.insert_header((
@@ -228,8 +253,14 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(detail) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", detail)
             }
-            DomainError::Taken { code, detail } => {
-                ApiError::new(StatusCode::CONFLICT, code, detail)
+            DomainError::Taken {
+                code,
+                detail,
+                existing_id,
+            } => {
+                let mut err = ApiError::new(StatusCode::CONFLICT, code, detail);
+                err.existing_id = existing_id;
+                err
             }
             DomainError::Rejected { code, issues } => {
                 let mut err = ApiError::validation(
@@ -243,6 +274,10 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Gone { code, detail } => ApiError::new(StatusCode::GONE, code, detail),
             DomainError::Invalid { field, message } => ApiError::field(field, "invalid", message),
+            DomainError::Unavailable(db) => {
+                tracing::warn!(error = %db, "database unavailable");
+                ApiError::database_unavailable()
+            }
             DomainError::Database(db) => ApiError::internal(&db),
         }
     }

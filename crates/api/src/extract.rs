@@ -1,10 +1,17 @@
 //! Request extractors: a JSON body that is parsed and validated with field-level errors, and
 //! the authenticated caller, which makes tenant scoping the default for every handler.
+//!
+//! Body and query extractors never fail on their own. actix-web polls a handler's extractors
+//! together, so a body that can be judged at once would otherwise answer 422 before the caller's
+//! session has even been loaded. They keep their verdict instead, and the handler takes it with
+//! [`ValidJson::into_inner`] once it has checked who the caller is and what they may do: 401,
+//! then 403, then 415/400/422.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::mime;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -14,6 +21,7 @@ use scantag_domain::staff::{self, Role, Staff};
 use scantag_domain::visitors::{self, Visitor};
 use scantag_domain::{SessionId, StaffId, TenantId, VisitorId};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
@@ -23,8 +31,16 @@ use crate::state::AppState;
 pub const JSON_LIMIT: usize = 256 * 1024;
 
 /// A JSON request body, deserialised and validated. Wrong content types answer 415, broken
-/// JSON 400, and wrong, missing or invalid fields 422 with one entry per field.
-pub struct ValidJson<T>(pub T);
+/// JSON 400, and wrong, missing or invalid fields 422 with one entry per field — when the
+/// handler asks for it with [`ValidJson::into_inner`].
+pub struct ValidJson<T>(Result<T, ApiError>);
+
+impl<T> ValidJson<T> {
+    /// The body, or why it is refused. Call it after the caller's permissions are checked.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Error = ApiError;
@@ -42,48 +58,259 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             });
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "the request body must be JSON (Content-Type: application/json)",
-                ));
-            }
-            let bytes = body.await.map_err(|_| {
-                ApiError::new(
-                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the request body must be at most {JSON_LIMIT} bytes"),
-                )
-            })?;
-            let value = parse_json::<T>(&bytes)?;
-            value
-                .validate()
-                .map_err(|e| ApiError::validation(field_errors(&e)))?;
-            Ok(ValidJson(value))
+            // The body is read even when it will be refused, so the connection stays usable.
+            let bytes = body.await;
+            Ok(ValidJson(read_body::<T>(is_json, bytes)))
         })
     }
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+fn read_body<T: DeserializeOwned + Validate>(
+    is_json: bool,
+    bytes: Result<web::Bytes, actix_web::Error>,
+) -> Result<T, ApiError> {
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be JSON (Content-Type: application/json)",
+        ));
+    }
+    let bytes = bytes.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body must be at most {JSON_LIMIT} bytes"),
+        )
+    })?;
+    parse_json::<T>(&bytes)
+}
+
+fn parse_json<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ApiError> {
     // Parsing to a value first separates broken JSON (400) from JSON of the wrong shape (422),
     // which serde_json alone reports alike for some mistakes (a number where an enum goes).
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
         ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "malformed_json",
             format!("the request body is not valid JSON: {err}"),
         )
     })?;
-    from_value(value)
+    from_value_validated(value)
 }
 
-/// Deserialises `value` into `T`, answering 422 with the path of the offending field.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        data_error(&path, &err.into_inner().to_string())
-    })
+/// Deserialises and validates `value`, answering 422 with every offending field.
+pub fn from_value_validated<T: DeserializeOwned + Validate>(value: Value) -> Result<T, ApiError> {
+    let (parsed, mut errors) = read_all::<T>(value);
+    if let Some(parsed) = &parsed
+        && let Err(invalid) = parsed.validate()
+    {
+        let shape_errors = !errors.is_empty();
+        for error in field_errors(&invalid) {
+            // A stand-in put where a field was missing or mistyped is no news to the client.
+            let covered = errors.iter().any(|e| within(&error.field, &e.field))
+                || (shape_errors && error.field == "body");
+            if !covered {
+                errors.push(error);
+            }
+        }
+    }
+    match parsed {
+        Some(parsed) if errors.is_empty() => Ok(parsed),
+        _ => Err(ApiError::validation(errors)),
+    }
+}
+
+/// Deserialises `value` into `T`, answering 422 with every offending field.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    match read_all::<T>(value) {
+        (Some(parsed), errors) if errors.is_empty() => Ok(parsed),
+        (_, errors) => Err(ApiError::validation(errors)),
+    }
+}
+
+/// Whether `field` is `parent` or lies inside it.
+fn within(field: &str, parent: &str) -> bool {
+    field == parent
+        || field
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Bounds the repair loop of [`read_all`]; a body with more problems than this gets the first
+/// ones.
+const MAX_ROUNDS: usize = 48;
+
+/// One step of a path into a JSON value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// serde stops at the first error. To name every bad field at once, each error is recorded and
+/// the offending spot repaired — an unknown field removed, a missing or mistyped one replaced
+/// by a stand-in of some type that deserialises — and the value read again, until it reads or
+/// a spot cannot be repaired. Returns the value (read from the repaired input, so only for
+/// further checks when there are errors) and the errors.
+fn read_all<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<FieldError>) {
+    let mut errors: Vec<FieldError> = Vec::new();
+    // The spot being repaired and how many stand-ins have been tried there.
+    let mut repairing: Option<(Vec<Step>, usize)> = None;
+    for _ in 0..MAX_ROUNDS {
+        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => return (Some(parsed), errors),
+            Err(err) => err,
+        };
+        let path: Vec<Step> = err
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+                serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+                _ => None,
+            })
+            .collect();
+        let message = err.into_inner().to_string();
+        let variant = expected_variant(&message);
+        let (field_error, repair) = classify(&path, &message);
+        let (spot, remove) = match repair {
+            Repair::Remove(spot) => (spot, true),
+            Repair::Replace(spot) => (spot, false),
+        };
+        let attempt = match &repairing {
+            Some((at, tried)) if *at == spot => *tried + 1,
+            _ => {
+                if !errors.iter().any(|e| e.field == field_error.field) {
+                    errors.push(field_error);
+                }
+                0
+            }
+        };
+        let stand_in = if remove {
+            (attempt == 0).then_some(None)
+        } else if let Some(variant) = variant {
+            Some(Some(Value::String(variant)))
+        } else {
+            stand_in(attempt).map(Some)
+        };
+        let Some(stand_in) = stand_in else {
+            return (None, errors);
+        };
+        if !patch(&mut value, &spot, stand_in) {
+            return (None, errors);
+        }
+        repairing = Some((spot, attempt));
+    }
+    (None, errors)
+}
+
+/// Values of different JSON types, tried in turn where a field is missing or mistyped.
+fn stand_in(attempt: usize) -> Option<Value> {
+    let value = match attempt {
+        0 => Value::Null,
+        1 => Value::String(String::new()),
+        2 => Value::from(1),
+        3 => Value::Bool(false),
+        4 => Value::Array(Vec::new()),
+        5 => Value::Object(serde_json::Map::new()),
+        _ => return None,
+    };
+    Some(value)
+}
+
+/// The first variant an "unknown variant" error lists: a stand-in that reads as the enum.
+fn expected_variant(message: &str) -> Option<String> {
+    let (_, expected) = message
+        .strip_prefix("unknown variant")?
+        .split_once("expected")?;
+    let start = expected.find('`')? + 1;
+    let len = expected[start..].find('`')?;
+    Some(expected[start..start + len].to_owned())
+}
+
+enum Repair {
+    /// Take the field out.
+    Remove(Vec<Step>),
+    /// Put a stand-in there.
+    Replace(Vec<Step>),
+}
+
+/// Sets (or with `None` removes) the value at `spot`; false when the spot is not reachable.
+fn patch(value: &mut Value, spot: &[Step], new: Option<Value>) -> bool {
+    let Some((last, parents)) = spot.split_last() else {
+        return false;
+    };
+    let mut at = value;
+    for step in parents {
+        let next = match (step, at) {
+            (Step::Key(key), Value::Object(map)) => map.get_mut(key),
+            (Step::Index(i), Value::Array(items)) => items.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(next) => at = next,
+            None => return false,
+        }
+    }
+    match (last, at, new) {
+        (Step::Key(key), Value::Object(map), Some(new)) => {
+            map.insert(key.clone(), new);
+            true
+        }
+        (Step::Key(key), Value::Object(map), None) => map.remove(key).is_some(),
+        (Step::Index(i), Value::Array(items), Some(new)) if *i < items.len() => {
+            items[*i] = new;
+            true
+        }
+        _ => false,
+    }
+}
+
+fn render(path: &[Step]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// The 422 entry for a deserialisation error at `path`, and how to get past it.
+fn classify(path: &[Step], message: &str) -> (FieldError, Repair) {
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    if let Some(name) = backticked(&message, "missing field") {
+        let mut spot = path.to_vec();
+        spot.push(Step::Key(name));
+        let field = FieldError::new(render(&spot), "required", "is required");
+        return (field, Repair::Replace(spot));
+    }
+    if let Some(name) = backticked(&message, "unknown field") {
+        let mut spot = path.to_vec();
+        if spot.last() != Some(&Step::Key(name.clone())) {
+            spot.push(Step::Key(name));
+        }
+        let field = FieldError::new(render(&spot), "unknown_field", message);
+        return (field, Repair::Remove(spot));
+    }
+    let code = if message.starts_with("invalid type") || message.starts_with("invalid digit") {
+        "invalid_type"
+    } else {
+        "invalid_value"
+    };
+    let field = FieldError::new(render(path), code, message);
+    (field, Repair::Replace(path.to_vec()))
 }
 
 /// A 422 naming the field a deserialisation error is about.
@@ -112,8 +339,16 @@ fn data_error(path: &str, message: &str) -> ApiError {
 }
 
 /// Query-string parameters, deserialised and validated like [`ValidJson`] bodies (422 with
-/// the offending parameter named).
-pub struct ValidQuery<T>(pub T);
+/// the offending parameter named), handed over by [`ValidQuery::into_inner`].
+pub struct ValidQuery<T>(Result<T, ApiError>);
+
+impl<T> ValidQuery<T> {
+    /// The parameters, or why they are refused. Call it after the caller's permissions are
+    /// checked.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidQuery<T> {
     type Error = ApiError;
@@ -131,9 +366,9 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidQuery<T> {
                 value
                     .validate()
                     .map_err(|e| ApiError::validation(field_errors(&e)))?;
-                Ok(ValidQuery(value))
+                Ok(value)
             });
-        std::future::ready(parsed)
+        std::future::ready(Ok(ValidQuery(parsed)))
     }
 }
 
@@ -178,7 +413,7 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
                         .message
                         .as_ref()
                         .map(ToString::to_string)
-                        .unwrap_or_else(|| format!("failed the {} check", e.code));
+                        .unwrap_or_else(|| default_message(e));
                     out.push(FieldError::new(path.clone(), e.code.to_string(), message));
                 }
             }
@@ -189,6 +424,22 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
                 }
             }
         }
+    }
+}
+
+/// A message for a validator check that names its bounds, e.g. "must be 1 to 32 characters".
+fn default_message(e: &validator::ValidationError) -> String {
+    let param = |name: &str| e.params.get(name).map(ToString::to_string);
+    let (min, max, equal) = (param("min"), param("max"), param("equal"));
+    match (e.code.as_ref(), min, max, equal) {
+        ("length", _, _, Some(n)) => format!("must be exactly {n} characters long"),
+        ("length", Some(min), Some(max), _) => format!("must be {min} to {max} characters long"),
+        ("length", Some(min), None, _) => format!("must be at least {min} characters long"),
+        ("length", None, Some(max), _) => format!("must be at most {max} characters long"),
+        ("range", Some(min), Some(max), _) => format!("must be between {min} and {max}"),
+        ("range", Some(min), None, _) => format!("must be at least {min}"),
+        ("range", None, Some(max), _) => format!("must be at most {max}"),
+        (code, ..) => format!("failed the {code} check"),
     }
 }
 
@@ -401,5 +652,69 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "name");
         assert_eq!(errors[0].code, "length");
+        assert_eq!(errors[0].message, "must be 1 to 3 characters long");
+    }
+
+    #[derive(Debug, serde::Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[validate(length(min = 1, max = 3))]
+        name: String,
+        #[allow(dead_code)]
+        kind: Kind,
+        #[validate(nested)]
+        items: Vec<Body>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Plain,
+    }
+
+    fn fields(err: &ApiError) -> Vec<(String, String)> {
+        err.errors()
+            .iter()
+            .map(|e| (e.field.clone(), e.code.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn every_missing_field_is_named_at_once() {
+        let err = parse_json::<Outer>(b"{}").unwrap_err();
+        assert_eq!(
+            fields(&err),
+            [
+                ("name".into(), "required".into()),
+                ("kind".into(), "required".into()),
+                ("items".into(), "required".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn shape_and_rule_errors_are_reported_together() {
+        let body = br#"{"name": "long", "kind": 5, "extra": 1,
+                        "items": [{"name": "ok", "count": 1}, {"name": "", "count": "x"}]}"#;
+        let err = parse_json::<Outer>(body).unwrap_err();
+        let mut got = fields(&err);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("extra".into(), "unknown_field".into()),
+                ("items[1].count".into(), "invalid_type".into()),
+                ("items[1].name".into(), "length".into()),
+                ("kind".into(), "invalid_type".into()),
+                ("name".into(), "length".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_valid_body_reads_unchanged() {
+        let body = br#"{"name": "abc", "kind": "plain", "items": [{"name": "x", "count": 2}]}"#;
+        let outer = parse_json::<Outer>(body).unwrap();
+        assert_eq!(outer.items[0].count, 2);
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod fallback;
 pub mod keys;
 pub mod openapi;
 pub mod request_context;

@@ -108,6 +108,7 @@ async fn connect(settings: &Settings) -> anyhow::Result<scantag_domain::Database
     scantag_domain::db::connect(
         settings.effective_database_url().expose_secret(),
         settings.database_max_connections,
+        std::time::Duration::from_millis(settings.database_acquire_timeout_ms),
     )
     .await
     .context("connecting to the database")

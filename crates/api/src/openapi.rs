@@ -2,11 +2,15 @@
 //! be served without being documented. `scantag openapi` prints it; `make openapi` commits it.
 
 use actix_web::App;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Type};
+use utoipa::openapi::{ObjectBuilder, Response};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
-use crate::error::{FieldError, Problem};
+use crate::error::{DATABASE_RETRY_AFTER_SECS, FieldError, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,13 +51,122 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Operations with a bearer token that any caller may use; every other one is for staff and
+/// refuses a visitor's token with 403 `staff_only` (the `StaffCaller` extractor).
+const ANY_CALLER: &[&str] = &["logout", "me", "submit_capture"];
+
+/// Operations that never touch the database.
+const NO_DATABASE: &[&str] = &["healthz", "readyz"];
+
+/// Adds the answers that come from the shared extractors rather than from each handler, so
+/// the document lists every status an operation can give: a JSON body can be broken (400),
+/// too large (413) or not JSON (415); a staff operation refuses visitors (403); any
+/// operation that reads the database answers 503 while it is unreachable.
+fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let id = operation.operation_id.clone().unwrap_or_default();
+            if has_json_body(operation) {
+                add_problem(
+                    operation,
+                    "400",
+                    "The body is not valid JSON (`malformed_json`)",
+                );
+                add_problem(
+                    operation,
+                    "413",
+                    "The body is larger than 256 KiB (`payload_too_large`)",
+                );
+                add_problem(
+                    operation,
+                    "415",
+                    "The body is not `application/json` (`unsupported_media_type`)",
+                );
+            }
+            if operation.security.is_some() && !ANY_CALLER.contains(&id.as_str()) {
+                add_problem(
+                    operation,
+                    "403",
+                    "The token is a visitor's; this endpoint is for staff (`staff_only`)",
+                );
+            }
+            if !NO_DATABASE.contains(&id.as_str()) {
+                add_unavailable(operation);
+            }
+        }
+    }
+}
+
+fn has_json_body(operation: &Operation) -> bool {
+    matches!(&operation.request_body, Some(RefOr::T(body)) if body.content.contains_key("application/json"))
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// Adds a problem response for `status`, or, where the operation already documents that
+/// status for another reason, names this one too.
+fn add_problem(operation: &mut Operation, status: &str, description: &str) {
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut(status) {
+        Some(RefOr::T(existing)) => {
+            if !existing.description.contains(description) {
+                existing.description = format!("{}; or: {description}", existing.description);
+            }
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            responses.insert(status.to_owned(), RefOr::T(problem_response(description)));
+        }
+    }
+}
+
+fn add_unavailable(operation: &mut Operation) {
+    let description = "The database cannot be reached (`database_unavailable`); retry after \
+        Retry-After seconds, with the same Idempotency-Key where there is one";
+    add_problem(operation, "503", description);
+    if let Some(RefOr::T(response)) = operation.responses.responses.get_mut("503") {
+        response.headers.insert(
+            "Retry-After".to_owned(),
+            RefOr::T(
+                HeaderBuilder::new()
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1))
+                            .examples([DATABASE_RETRY_AFTER_SECS]),
+                    ))
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// The complete document, as served at `/api/v1/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(crate::routes::configure)
         .split_for_parts();
+    add_common_responses(&mut api);
     api
 }
 

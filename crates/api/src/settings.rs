@@ -26,6 +26,9 @@ pub struct Settings {
     /// `data_dir`.
     pub database_url: Option<SecretString>,
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection before it is answered 503 (MySQL;
+    /// SQLite's one connection is only ever busy, never down, and waits up to 10 s).
+    pub database_acquire_timeout_ms: u64,
     /// `redis://host:port/db`; without it an in-process cache is used.
     pub redis_url: Option<SecretString>,
     /// Prefix of every cache key, so several deployments can share one Redis.
@@ -42,6 +45,23 @@ pub struct Settings {
     pub wechat: WeChatSettings,
     /// How long an invite stays valid, in hours.
     pub invite_ttl_hours: u32,
+    /// A customer captured again within this many hours of the owner's open task about them is
+    /// counted on that task instead of raising a new one (and a new message).
+    pub returning_customer_window_hours: u32,
+    pub housekeeping: HousekeepingSettings,
+}
+
+/// The periodic clean-up of rows that have served their purpose.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingSettings {
+    /// Seconds between clean-up rounds; 0 turns the clean-up off.
+    pub interval_secs: u64,
+    /// Hours an idempotency key (and its stored answer) is kept after it was claimed.
+    pub idempotency_retention_hours: u32,
+    /// Days a session is kept after it ended (revoked, or its last refresh token expired);
+    /// spent refresh tokens go with it or once they are this old.
+    pub session_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +113,9 @@ pub struct WeChatSettings {
     pub base_url: String,
     pub timeout_ms: u64,
     pub max_retries: u32,
+    /// Seconds an idle connection to WeChat is kept for reuse. Keep it below the server's own
+    /// idle timeout, or a request can meet a connection the server is closing.
+    pub pool_idle_secs: u64,
     /// Where the bundled mock listens when no AppID is configured.
     pub mock_listen: SocketAddr,
     /// The mini-program page a channel's code opens; it reads the scene and shows the form.
@@ -109,6 +132,7 @@ fn defaults() -> serde_json::Value {
     serde_json::json!({
         "listen": "127.0.0.1:8080",
         "database_max_connections": 20,
+        "database_acquire_timeout_ms": 3000,
         "cache_prefix": "scantag",
         "data_dir": "./data",
         "run_migrations": true,
@@ -124,11 +148,18 @@ fn defaults() -> serde_json::Value {
             "base_url": "https://api.weixin.qq.com",
             "timeout_ms": 5000,
             "max_retries": 2,
+            "pool_idle_secs": 4,
             "mock_listen": "127.0.0.1:8090",
             "capture_page": "pages/capture/index",
             "task_page": "pages/tasks/index",
         },
         "invite_ttl_hours": 72,
+        "returning_customer_window_hours": 24,
+        "housekeeping": {
+            "interval_secs": 3600,
+            "idempotency_retention_hours": 24,
+            "session_retention_days": 30,
+        },
     })
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use miniprogram_mock::{MockConfig, MockServer};
@@ -15,6 +15,7 @@ use scantag_auth::jwt::JwtKeys;
 use scantag_auth::wechat::{WeChatApi, WeChatClient, WeChatConfig};
 use scantag_cache::Cache;
 use scantag_domain::DatabaseConnection;
+use scantag_domain::housekeeping::{self, Retention};
 use secrecy::{ExposeSecret, SecretString};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
@@ -22,8 +23,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::extract::JSON_LIMIT;
+use crate::fallback::{KnownPaths, fallback};
 use crate::request_context::{RequestSpan, assign_request_id};
-use crate::settings::Settings;
+use crate::settings::{HousekeepingSettings, Settings};
 use crate::state::{AppState, CaptureSettings};
 use crate::{keys, openapi, routes};
 
@@ -37,6 +39,7 @@ pub struct Application {
     cache: Cache,
     mock: Option<MockServer>,
     tls: bool,
+    housekeeping: HousekeepingSettings,
 }
 
 /// The task template used with the bundled WeChat mock.
@@ -73,12 +76,16 @@ impl Application {
                     .clone()
                     .or_else(|| mock.is_some().then(|| MOCK_TASK_TEMPLATE.to_owned())),
                 task_page: settings.wechat.task_page.clone(),
+                returning_customer_window: chrono::Duration::hours(i64::from(
+                    settings.returning_customer_window_hours,
+                )),
             },
         });
 
         // Built once: the document is the same for every worker. It is mounted before the
         // `/api/v1` scope, which would otherwise claim its path.
         let document = openapi::document();
+        let known_paths = web::Data::new(KnownPaths::from_document(&document));
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
                 .service(
@@ -86,6 +93,7 @@ impl Application {
                 )
                 .into_utoipa_app()
                 .app_data(state.clone())
+                .app_data(known_paths.clone())
                 .app_data(web::PayloadConfig::new(JSON_LIMIT))
                 .app_data(
                     web::PathConfig::default()
@@ -93,7 +101,8 @@ impl Application {
                 )
                 .configure(routes::configure)
                 .split_for_parts();
-            app.default_service(web::to(not_found))
+            app.default_service(web::to(fallback))
+                .wrap(Compress::default())
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(from_fn(assign_request_id))
         })
@@ -121,6 +130,7 @@ impl Application {
             cache,
             mock,
             tls: settings.tls.is_some(),
+            housekeeping: settings.housekeeping.clone(),
         })
     }
 
@@ -155,7 +165,11 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         let scheme = if self.tls { "https" } else { "http" };
         tracing::info!(address = %format!("{scheme}://{}", self.addr), "scantag is listening");
+        let housekeeping = spawn_housekeeping(self.db.clone(), &self.housekeeping);
         let result = self.server.await;
+        if let Some(task) = housekeeping {
+            task.abort();
+        }
         if let Some(mock) = self.mock {
             mock.stop().await;
         }
@@ -164,15 +178,50 @@ impl Application {
     }
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found("resource"))
+/// Runs the clean-up of [`scantag_domain::housekeeping`] every `interval_secs` (the first
+/// round after a random part of it, so that processes started together do not sweep in
+/// step).
+fn spawn_housekeeping(
+    db: DatabaseConnection,
+    settings: &HousekeepingSettings,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if settings.interval_secs == 0 {
+        return None;
+    }
+    let interval = Duration::from_secs(settings.interval_secs);
+    let retention = Retention {
+        idempotency_keys: chrono::Duration::hours(i64::from(settings.idempotency_retention_hours)),
+        ended_sessions: chrono::Duration::days(i64::from(settings.session_retention_days)),
+    };
+    Some(tokio::spawn(async move {
+        let first = interval.mul_f64(rand::random::<f64>());
+        tokio::time::sleep(first).await;
+        loop {
+            match housekeeping::sweep(&db, retention, chrono::Utc::now()).await {
+                Ok(swept) => tracing::info!(
+                    idempotency_keys = swept.idempotency_keys,
+                    sessions = swept.sessions,
+                    refresh_tokens = swept.refresh_tokens,
+                    "housekeeping done"
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "housekeeping failed; trying again next round")
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }))
 }
 
 async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.effective_database_url();
-    let db = scantag_domain::db::connect(url.expose_secret(), settings.database_max_connections)
-        .await
-        .context("connecting to the database")?;
+    let db = scantag_domain::db::connect(
+        url.expose_secret(),
+        settings.database_max_connections,
+        Duration::from_millis(settings.database_acquire_timeout_ms),
+    )
+    .await
+    .context("connecting to the database")?;
     if settings.run_migrations {
         scantag_domain::db::migrate(&db)
             .await
@@ -205,6 +254,7 @@ async fn wechat_config(settings: &Settings) -> anyhow::Result<(WeChatConfig, Opt
                     secret,
                     timeout,
                     max_retries: wechat.max_retries,
+                    pool_idle_timeout: Duration::from_secs(wechat.pool_idle_secs),
                 },
                 None,
             ))
@@ -225,6 +275,7 @@ async fn wechat_config(settings: &Settings) -> anyhow::Result<(WeChatConfig, Opt
                     secret: SecretString::from(mock_config.secret),
                     timeout,
                     max_retries: wechat.max_retries,
+                    pool_idle_timeout: Duration::from_secs(wechat.pool_idle_secs),
                 },
                 Some(mock),
             ))

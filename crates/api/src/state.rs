@@ -22,4 +22,6 @@ pub struct CaptureSettings {
     pub capture_page: String,
     pub task_template_id: Option<String>,
     pub task_page: String,
+    /// A returning customer is counted on the owner's open task about them from this window.
+    pub returning_customer_window: chrono::Duration,
 }

@@ -36,6 +36,7 @@ fn config_for(base_url: &str) -> WeChatConfig {
         secret: SecretString::from(mock.secret),
         timeout: Duration::from_secs(2),
         max_retries: 2,
+        pool_idle_timeout: Duration::from_secs(4),
     }
 }
 
@@ -671,4 +672,55 @@ async fn secrets_never_show_in_debug_output() {
     assert!(!format!("{client:?}").contains(&secret));
     assert!(!format!("{session:?}").contains(session.session_key.expose_secret()));
     server.stop().await;
+}
+
+/// A server that answers the first request on each connection and then drops the connection
+/// as soon as a second request arrives on it, unanswered — what a server does when it closes
+/// an idle connection at the instant the client reuses it.
+async fn closes_reused_connections() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds a port");
+    let addr = listener.local_addr().expect("has an address");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                if stream.read(&mut buf).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let body = r#"{"openid":"o-pool","session_key":"k"}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.read(&mut buf).await;
+                // Dropped here: the second request gets no answer.
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_not_reused_after_the_pool_idle_timeout() {
+    let (url, accepted) = closes_reused_connections().await;
+    let mut config = config_for(&url);
+    config.pool_idle_timeout = Duration::from_millis(100);
+    let client = client_with(config, Cache::memory("test", 100));
+
+    let first = client.code_to_session("code-1").await.expect("first login");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = client.code_to_session("code-2").await;
+
+    assert_eq!(first.openid, "o-pool");
+    assert_eq!(
+        second.expect("second login on a fresh connection").openid,
+        "o-pool"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }

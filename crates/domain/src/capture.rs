@@ -26,6 +26,7 @@ use crate::entities::{
 use crate::error::{DomainError, DomainResult, FieldIssue};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::ids::{CaptureId, ChannelId, CustomerId, StaffId, TaskId, TenantId};
+use crate::names::checked_name;
 use crate::tasks::{self, NewTask, TaskKind};
 use crate::visitors::Visitor;
 
@@ -211,6 +212,12 @@ fn check(
     let company = text("company", &submission.company);
     let industry = text("industry", &submission.industry);
     let region = text("region", &submission.region);
+    let name_checked = issues.iter().any(|i| i.field == "name");
+    let name = name.filter(|_| !name_checked).and_then(|name| {
+        checked_name("name", &name, customers::CUSTOMER_NAME_MAX)
+            .map_err(|issue| issues.push(issue))
+            .ok()
+    });
     let phone = match (&submission.verified_phone, typed_phone) {
         (Some(verified), _) => match PhoneNumber::parse(verified) {
             Ok(p) => Some(p),
@@ -289,6 +296,7 @@ pub async fn submit(
     visitor: &Visitor,
     submission: &Submission,
     key: Option<&IdempotencyKey>,
+    follow_up_window: chrono::Duration,
 ) -> DomainResult<Captured> {
     let open = channels::open(db, &submission.scene, Utc::now()).await?;
     // A submission naming custom fields needs the definitions even on a form without any,
@@ -300,7 +308,7 @@ pub async fn submit(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = record(db, &open, visitor, &checked, key).await;
+        let outcome = record(db, &open, visitor, &checked, key, follow_up_window).await;
         match outcome {
             Ok(Some(captured)) => return Ok(captured),
             Ok(None) if attempt < ATTEMPTS => {
@@ -347,6 +355,7 @@ async fn record(
     visitor: &Visitor,
     checked: &Checked,
     key: Option<&IdempotencyKey>,
+    follow_up_window: chrono::Duration,
 ) -> DomainResult<Option<Captured>> {
     let tenant = open.tenant;
     let channel_id = ChannelId(open.model.id);
@@ -502,35 +511,55 @@ async fn record(
 
     let notice = match &owner {
         Some(owner) if owner.active => {
-            let (kind, title) = match outcome {
-                Outcome::Created => (
-                    TaskKind::NewCustomer,
-                    format!("New customer from {}", open.model.name),
-                ),
-                Outcome::Merged => (
-                    TaskKind::RepeatVisit,
-                    format!("Returning customer from {}", open.model.name),
-                ),
+            let counted = match outcome {
+                Outcome::Created => None,
+                Outcome::Merged => {
+                    tasks::count_visit(
+                        &txn,
+                        tenant,
+                        StaffId(owner.id),
+                        id,
+                        now - follow_up_window,
+                        now,
+                    )
+                    .await?
+                }
             };
-            let task_id = tasks::create(
-                &txn,
-                NewTask {
-                    tenant,
-                    assignee: StaffId(owner.id),
-                    kind,
-                    title: &title,
-                    customer: Some(id),
-                    channel: Some(channel_id),
-                },
-            )
-            .await?;
-            Some(TaskNotice {
-                task_id,
-                owner_openid: owner.openid.clone(),
-                channel_name: open.model.name.clone(),
-                customer_name: customer.name.clone(),
-                at: now,
-            })
+            match counted {
+                // The owner already has a task (and had a message) about this customer.
+                Some(_) => None,
+                None => {
+                    let (kind, title) = match outcome {
+                        Outcome::Created => (
+                            TaskKind::NewCustomer,
+                            format!("New customer from {}", open.model.name),
+                        ),
+                        Outcome::Merged => (
+                            TaskKind::RepeatVisit,
+                            format!("Returning customer from {}", open.model.name),
+                        ),
+                    };
+                    let task_id = tasks::create(
+                        &txn,
+                        NewTask {
+                            tenant,
+                            assignee: StaffId(owner.id),
+                            kind,
+                            title: &title,
+                            customer: Some(id),
+                            channel: Some(channel_id),
+                        },
+                    )
+                    .await?;
+                    Some(TaskNotice {
+                        task_id,
+                        owner_openid: owner.openid.clone(),
+                        channel_name: open.model.name.clone(),
+                        customer_name: customer.name.clone(),
+                        at: now,
+                    })
+                }
+            }
         }
         _ => None,
     };

@@ -21,6 +21,7 @@ use crate::customers::Customers;
 use crate::entities::{capture, channel, channel_owner_turn, staff, tag, tag_group, tenant};
 use crate::error::{DomainError, DomainResult, FieldIssue};
 use crate::ids::{ChannelId, StaffId, TagGroupId, TagId, TenantId};
+use crate::names::checked_name;
 
 /// Longest scene WeChat accepts on an unlimited mini-program code, prefix included.
 pub const QR_SCENE_MAX: usize = 32;
@@ -207,13 +208,8 @@ fn scene_char_ok(c: char) -> bool {
 }
 
 fn text_issue(field: &str, value: &str, max: usize, issues: &mut Vec<FieldIssue>) {
-    let count = value.trim().chars().count();
-    if count == 0 || count > max {
-        issues.push(FieldIssue::new(
-            field,
-            "length",
-            format!("must be 1 to {max} characters"),
-        ));
+    if let Err(issue) = checked_name(field, value, max) {
+        issues.push(issue);
     }
 }
 
@@ -363,6 +359,7 @@ impl<'a> Channels<'a> {
                     "the channel \"{}\" (id {}) already uses this scene",
                     other.name, other.id
                 ),
+                existing_id: Some(other.id),
             });
         }
         let now = Utc::now();

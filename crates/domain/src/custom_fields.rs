@@ -20,6 +20,11 @@ use crate::ids::{CustomFieldId, StaffId, TenantId};
 
 /// Longest text value, in characters.
 pub const TEXT_VALUE_MAX: usize = 200;
+/// Largest magnitude a number field holds: integers up to it are exact in an `f64`.
+pub const NUMBER_MAX: f64 = 1e15;
+/// Most decimal places a number field holds. With [`NUMBER_MAX`] this bounds the stored
+/// text to 23 characters on every backend.
+pub const NUMBER_DECIMALS: usize = 6;
 /// Most options a select field may have.
 pub const OPTIONS_MAX: usize = 100;
 
@@ -177,6 +182,7 @@ pub async fn create(
                 "the custom field \"{}\" (id {}) already uses this key",
                 existing.label, existing.id
             ),
+            existing_id: Some(existing.id),
         });
     }
     let model = custom_field_def::ActiveModel {
@@ -257,7 +263,18 @@ pub fn stored_values(
                 .as_f64()
                 .filter(|n| n.is_finite())
                 .ok_or_else(|| bad("invalid_type", "must be a number"))?;
-            Ok(vec![canonical_number(n)])
+            if n.abs() > NUMBER_MAX {
+                return Err(bad("range", "must be between -1e15 and 1e15"));
+            }
+            let text = canonical_number(n);
+            let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+            if decimals > NUMBER_DECIMALS {
+                return Err(bad(
+                    "precision",
+                    "must have at most 6 decimal places (e.g. 0.000001)",
+                ));
+            }
+            Ok(vec![text])
         }
         FieldType::Date => {
             let text = value
@@ -351,6 +368,35 @@ mod tests {
         assert_eq!(stored_values(&d, &json!(2.5), false).unwrap(), vec!["2.5"]);
         assert!(stored_values(&d, &json!("5"), false).is_err());
         assert_eq!(json_value(&d, vec!["5".into()]), json!(5));
+    }
+
+    #[test]
+    fn numbers_stay_within_their_bounds() {
+        let d = def(FieldType::Number, &[]);
+        for n in [1e300, -1.79e308, 1e16] {
+            assert_eq!(
+                stored_values(&d, &json!(n), false).unwrap_err().code,
+                "range"
+            );
+        }
+        for n in [1e-300, 1e-7, 0.1234567] {
+            assert_eq!(
+                stored_values(&d, &json!(n), false).unwrap_err().code,
+                "precision"
+            );
+        }
+        assert_eq!(
+            stored_values(&d, &json!(1e15), false).unwrap(),
+            vec!["1000000000000000"]
+        );
+        assert_eq!(
+            stored_values(&d, &json!(-0.000001), false).unwrap(),
+            vec!["-0.000001"]
+        );
+        assert_eq!(
+            stored_values(&d, &json!(123456789.123456), false).unwrap(),
+            vec!["123456789.123456"]
+        );
     }
 
     #[test]

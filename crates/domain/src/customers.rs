@@ -15,6 +15,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::audit::{self, Actor, AuditEntry};
 use crate::custom_fields::{self, CustomFieldDef};
@@ -24,10 +25,13 @@ use crate::entities::{
 };
 use crate::error::{DomainError, DomainResult, FieldIssue};
 use crate::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
+use crate::names::checked_name;
 use crate::search::{self, Filter};
 
 /// Most tags given when creating a customer.
 pub const INITIAL_TAGS_MAX: usize = 50;
+/// Longest customer name, in characters.
+pub const CUSTOMER_NAME_MAX: usize = 64;
 /// Most customers one batch may name or match.
 pub const BATCH_MAX_IDS: usize = 1_000;
 pub const BATCH_MAX_MATCHES: u64 = 10_000;
@@ -49,9 +53,10 @@ pub struct PhoneNumber(String);
 
 impl PhoneNumber {
     /// Accepts `13800138000`, `+86 138-0013-8000`, `0086 13800138000` and the like.
+    /// Full-width digits and signs (`１３８…`, `＋８６`) are read as their ASCII forms.
     pub fn parse(raw: &str) -> Result<PhoneNumber, FieldIssue> {
         let digits: String = raw
-            .chars()
+            .nfkc()
             .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
             .collect();
         let digits = digits.strip_prefix('+').unwrap_or(&digits);
@@ -103,6 +108,13 @@ impl TagSource {
             TagSource::Rule => "rule",
             TagSource::Import => "import",
         }
+    }
+
+    /// Whether the system chose the tag on its own (a channel's default tags, later rules)
+    /// rather than a person or a system acting for one. Automatic choices never replace a
+    /// deliberate one in an exclusive group.
+    pub fn is_automatic(self) -> bool {
+        matches!(self, TagSource::Channel | TagSource::Rule)
     }
 
     fn parse(s: &str) -> TagSource {
@@ -280,14 +292,9 @@ impl<'a> Customers<'a> {
 
     pub async fn create(&self, new: NewCustomer) -> DomainResult<Customer> {
         let mut issues = Vec::new();
-        let name = new.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 64 {
-            issues.push(FieldIssue::new(
-                "name",
-                "length",
-                "must be 1 to 64 characters",
-            ));
-        }
+        let name = checked_name("name", &new.name, CUSTOMER_NAME_MAX)
+            .map_err(|issue| issues.push(issue))
+            .unwrap_or_default();
         let phone = match new
             .phone
             .as_deref()
@@ -386,15 +393,10 @@ impl<'a> Customers<'a> {
         let current = self.lock(&txn, id).await?;
         let mut active: customer::ActiveModel = current.clone().into();
         if let Some(name) = &patch.name {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 64 {
-                issues.push(FieldIssue::new(
-                    "name",
-                    "length",
-                    "must be 1 to 64 characters",
-                ));
+            match checked_name("name", name, CUSTOMER_NAME_MAX) {
+                Ok(name) => active.name = Set(name),
+                Err(issue) => issues.push(issue),
             }
-            active.name = Set(name.to_owned());
         }
         if let Some(phone) = &patch.phone {
             let parsed = match phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
@@ -861,6 +863,7 @@ impl<'a> Customers<'a> {
             Some(c) if Some(CustomerId(c.id)) != except => Err(DomainError::Taken {
                 code: "phone_taken",
                 detail: format!("customer {} already has this phone number", c.id),
+                existing_id: Some(c.id),
             }),
             _ => Ok(()),
         }
@@ -993,14 +996,15 @@ impl<'a> Customers<'a> {
         if tags.is_empty() {
             return Ok(0);
         }
-        // (tag, group) of every tag the customer carries now.
-        let current: Vec<(i64, i64)> = if fresh {
+        // (tag, group, source) of every tag the customer carries now.
+        let current: Vec<(i64, i64, String)> = if fresh {
             Vec::new()
         } else {
             customer_tag::Entity::find()
                 .select_only()
                 .column(customer_tag::Column::TagId)
                 .column(tag::Column::GroupId)
+                .column(customer_tag::Column::Source)
                 .join(
                     JoinType::InnerJoin,
                     customer_tag::Entity::belongs_to(tag::Entity)
@@ -1016,12 +1020,22 @@ impl<'a> Customers<'a> {
         let mut added: Vec<i64> = Vec::new();
         let mut removed: Vec<i64> = Vec::new();
         for tag in tags {
-            if current.iter().any(|(t, _)| *t == tag.id) || added.contains(&tag.id) {
+            if current.iter().any(|(t, ..)| *t == tag.id) || added.contains(&tag.id) {
                 continue;
             }
             if tag.exclusive {
-                for (other, group) in &current {
-                    if *group == tag.group_id && !removed.contains(other) {
+                let in_group = || {
+                    current
+                        .iter()
+                        .filter(|(_, group, _)| *group == tag.group_id)
+                };
+                // A person's choice in an exclusive group stands against automatic sources.
+                let chosen = in_group().any(|(.., s)| !TagSource::parse(s).is_automatic());
+                if source.is_automatic() && chosen {
+                    continue;
+                }
+                for (other, ..) in in_group() {
+                    if !removed.contains(other) {
                         removed.push(*other);
                     }
                 }

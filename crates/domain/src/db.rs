@@ -10,16 +10,24 @@ use sea_orm_migration::MigratorTrait;
 use crate::error::DomainResult;
 use crate::migration::Migrator;
 
-/// Connects to `url` (`sqlite://path?mode=rwc` or `mysql://…`).
+/// How long a SQLite request waits for the one connection: it is only ever busy, never down.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to `url` (`sqlite://path?mode=rwc` or `mysql://…`); a MySQL request that cannot
+/// get a connection within `acquire_timeout` fails as unavailable.
 ///
 /// SQLite is the single-node embedded default: it gets one pooled connection, so writers are
 /// serialised in the process instead of failing with "database is locked" when a read
 /// transaction tries to upgrade, plus WAL and enforced foreign keys. MySQL gets a normal pool.
-pub async fn connect(url: &str, max_connections: u32) -> DomainResult<DatabaseConnection> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> DomainResult<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
+        .connect_timeout(acquire_timeout)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_parent_dir(url) {
@@ -27,6 +35,7 @@ pub async fn connect(url: &str, max_connections: u32) -> DomainResult<DatabaseCo
                 .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
         }
         options
+            .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
             .max_connections(1)
             .min_connections(1)
             .map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
@@ -47,10 +56,12 @@ pub async fn migrate(db: &DatabaseConnection) -> DomainResult<()> {
     Ok(())
 }
 
-/// Checks that the database answers.
-pub async fn ping(db: &DatabaseConnection) -> DomainResult<()> {
-    db.ping().await?;
-    Ok(())
+/// Checks that the database answers within `timeout`.
+pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> DomainResult<()> {
+    match tokio::time::timeout(timeout, db.ping()).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout).into()),
+    }
 }
 
 fn sqlite_parent_dir(url: &str) -> Option<&Path> {

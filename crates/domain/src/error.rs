@@ -41,9 +41,14 @@ pub enum DomainError {
     #[error("{0}")]
     Conflict(String),
     /// A uniqueness rule was broken; `code` names the rule (`tag_name_taken`, `phone_taken`,
-    /// …) and `detail` the record already holding the value.
+    /// …), `detail` and `existing_id` the record already holding the value (when known: a
+    /// race lost on a unique index does not say).
     #[error("{detail}")]
-    Taken { code: &'static str, detail: String },
+    Taken {
+        code: &'static str,
+        detail: String,
+        existing_id: Option<i64>,
+    },
     /// The request is well-formed but refers to things that cannot be used; `code` is the
     /// problem code (`validation_failed`, `tag_archived`, `too_many_customers`, …).
     #[error("{code}: {issues:?}")]
@@ -60,6 +65,10 @@ pub enum DomainError {
     /// active window.
     #[error("{detail}")]
     Gone { code: &'static str, detail: String },
+    /// The database cannot be reached or dropped the connection: the request may succeed
+    /// when retried shortly (with the same Idempotency-Key, where it has one).
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbErr),
     #[error("database error")]
     Database(#[source] DbErr),
 }
@@ -72,6 +81,15 @@ impl DomainError {
         DomainError::Rejected {
             code: "validation_failed",
             issues: vec![FieldIssue::new(field, code, message)],
+        }
+    }
+}
+
+impl From<FieldIssue> for DomainError {
+    fn from(issue: FieldIssue) -> Self {
+        DomainError::Rejected {
+            code: "validation_failed",
+            issues: vec![issue],
         }
     }
 }
@@ -130,8 +148,36 @@ const UNIQUE_RULES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Whether `err` says the database is out of reach rather than that the statement failed: no
+/// connection could be had in time, or the one in use broke (reset, closed, server shutting
+/// down; SQLSTATE class 08 is "connection exception").
+fn unreachable(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                SqlxError::Io(_)
+                | SqlxError::Tls(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed => true,
+                SqlxError::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code == "70100"),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 impl From<DbErr> for DomainError {
     fn from(err: DbErr) -> Self {
+        if unreachable(&err) {
+            return DomainError::Unavailable(err);
+        }
         let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() else {
             return DomainError::Database(err);
         };
@@ -143,10 +189,12 @@ impl From<DbErr> for DomainError {
             Some((_, _, code, detail)) => DomainError::Taken {
                 code,
                 detail: (*detail).to_owned(),
+                existing_id: None,
             },
             None => DomainError::Taken {
                 code: "conflict",
                 detail: "a concurrent change conflicted with this one; retry".to_owned(),
+                existing_id: None,
             },
         }
     }

@@ -10,6 +10,7 @@ pub mod data_version;
 pub mod db;
 mod entities;
 pub mod error;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod ids;
 pub mod migration;

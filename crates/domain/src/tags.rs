@@ -22,7 +22,7 @@ use crate::data_version;
 use crate::entities::{tag, tag_group};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{StaffId, TagGroupId, TagId, TenantId};
-use crate::names::{display_name, name_key};
+use crate::names::checked_unique_name;
 
 /// Longest tag or group name, in characters.
 pub const NAME_MAX: usize = 32;
@@ -214,16 +214,7 @@ pub fn valid_color(color: &str) -> bool {
 }
 
 fn checked_name(field: &'static str, name: &str) -> DomainResult<(String, String)> {
-    let shown = display_name(name);
-    let count = shown.chars().count();
-    if count == 0 || count > NAME_MAX {
-        return Err(DomainError::field(
-            field,
-            "length",
-            format!("must be 1 to {NAME_MAX} characters"),
-        ));
-    }
-    Ok((shown, name_key(name)))
+    Ok(checked_unique_name(field, name, NAME_MAX)?)
 }
 
 fn checked_text(field: &'static str, text: Option<String>) -> DomainResult<Option<String>> {
@@ -571,6 +562,7 @@ impl<'a> TagLibrary<'a> {
                     "the tag group \"{}\" (id {}) already has this name",
                     g.name, g.id
                 ),
+                existing_id: Some(g.id),
             }),
             _ => Ok(()),
         }
@@ -591,6 +583,7 @@ impl<'a> TagLibrary<'a> {
             Some(t) if Some(TagId(t.id)) != except => Err(DomainError::Taken {
                 code: "tag_name_taken",
                 detail: format!("the tag \"{}\" (id {}) already has this name", t.name, t.id),
+                existing_id: Some(t.id),
             }),
             _ => Ok(()),
         }

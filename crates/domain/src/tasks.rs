@@ -2,7 +2,7 @@
 //! channel code. Each staff member sees and completes their own.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -69,6 +69,10 @@ pub struct Task {
     pub completed_at: Option<DateTime<Utc>>,
     /// Whether the WeChat subscribe message reached WeChat.
     pub notified: bool,
+    /// Visits of the customer the task is about: 1, plus each return counted on it.
+    pub visits: u32,
+    /// The latest return counted on the task.
+    pub last_visit_at: Option<DateTime<Utc>>,
 }
 
 impl From<task::Model> for Task {
@@ -87,6 +91,8 @@ impl From<task::Model> for Task {
             created_at: m.created_at,
             completed_at: m.completed_at,
             notified: m.notified_at.is_some(),
+            visits: u32::try_from(m.visits).unwrap_or(1),
+            last_visit_at: m.last_visit_at,
         }
     }
 }
@@ -114,11 +120,52 @@ pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> Do
         completed_at: Set(None),
         notified_at: Set(None),
         notify_error: Set(None),
+        visits: Set(1),
+        last_visit_at: Set(None),
         ..Default::default()
     })
     .exec(conn)
     .await?;
     Ok(TaskId(inserted.last_insert_id))
+}
+
+/// Counts a visit of `customer` on the open capture task (new or returning customer) that
+/// `assignee` was given about them since `since`, if there is one, and returns it. The caller
+/// holds the customer's row lock, so two visits cannot both miss the task and raise two.
+pub(crate) async fn count_visit<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    assignee: StaffId,
+    customer: CustomerId,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<TaskId>> {
+    let open = task::Entity::find()
+        .select_only()
+        .column(task::Column::Id)
+        .filter(task::Column::TenantId.eq(tenant.0))
+        .filter(task::Column::CustomerId.eq(customer.0))
+        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::AssigneeId.eq(assignee.0))
+        .filter(task::Column::Kind.is_in([
+            TaskKind::NewCustomer.as_str(),
+            TaskKind::RepeatVisit.as_str(),
+        ]))
+        .filter(task::Column::CreatedAt.gte(since))
+        .order_by_desc(task::Column::Id)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    let Some(id) = open else {
+        return Ok(None);
+    };
+    task::Entity::update_many()
+        .col_expr(task::Column::Visits, Expr::col(task::Column::Visits).add(1))
+        .col_expr(task::Column::LastVisitAt, Expr::value(now))
+        .filter(task::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(Some(TaskId(id)))
 }
 
 /// Which tasks a listing shows.

@@ -997,6 +997,10 @@ export interface components {
             /** @description Values by custom field key. */
             custom_fields?: Record<string, never>;
             industry?: string | null;
+            /**
+             * @description 1–64 characters, at least one of them visible. (Names, phone numbers and custom field
+             *     values are checked together, so every bad one is reported at once.)
+             */
             name: string;
             /**
              * Format: int64
@@ -1004,7 +1008,10 @@ export interface components {
              *     unassigned pool for admins and managers).
              */
             owner_id?: number | null;
-            /** @description Mainland mobile number; `+86`, spaces and dashes are accepted. Unique per tenant. */
+            /**
+             * @description Mainland mobile number; `+86`, spaces, dashes and full-width digits are accepted.
+             *     Unique per tenant.
+             */
             phone?: string | null;
             project_stage?: string | null;
             region?: string | null;
@@ -1460,6 +1467,13 @@ export interface components {
             detail: string;
             /** @description Field-level errors (422 only). */
             errors?: components["schemas"]["FieldError"][];
+            /**
+             * Format: int64
+             * @description For a 409 about a name, scene, key or phone already in use: the id of the record that
+             *     holds it.
+             * @example 7
+             */
+            existing_id?: number | null;
             /** @description The request id; quote it when reporting a problem. */
             request_id?: string | null;
             /** Format: int32 */
@@ -1690,9 +1704,11 @@ export interface components {
          *       "customer_id": 1024,
          *       "id": 9,
          *       "kind": "new_customer",
+         *       "last_visit_at": "2026-11-23T09:30:00Z",
          *       "notified": true,
          *       "status": "open",
-         *       "title": "New customer from 2026 上海车展展台"
+         *       "title": "New customer from 2026 上海车展展台",
+         *       "visits": 3
          *     }
          */
         TaskView: {
@@ -1707,10 +1723,23 @@ export interface components {
             /** Format: int64 */
             id: number;
             kind: components["schemas"]["TaskKindView"];
+            /**
+             * Format: date-time
+             * @description When the latest return counted on the task happened.
+             */
+            last_visit_at?: string | null;
             /** @description Whether the WeChat subscribe message about the task was delivered to WeChat. */
             notified: boolean;
             status: components["schemas"]["TaskStatusView"];
             title: string;
+            /**
+             * Format: int32
+             * @description How many times the customer came: 1, plus every return within the follow-up window
+             *     (`SCANTAG_RETURNING_CUSTOMER_WINDOW_HOURS`, default 24) while the task is open, which is
+             *     counted here instead of raising another task and message.
+             * @example 3
+             */
+            visits: number;
         };
         /**
          * @example {
@@ -1798,6 +1827,7 @@ export interface components {
             /** @description Keys given replace their values; `null` removes a value. */
             custom_fields?: Record<string, never> | null;
             industry?: string | null;
+            /** @description 1–64 characters, at least one of them visible. */
             name?: string | null;
             /**
              * Format: int64
@@ -1881,6 +1911,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     refresh: {
@@ -1905,8 +1946,35 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unknown, expired or revoked token (`refresh_token_invalid`), or a reused one (`refresh_token_reused`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1917,6 +1985,17 @@ export interface operations {
             /** @description Missing or invalid fields (`validation_failed`) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1947,7 +2026,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description The WeChat code is invalid or already used (`wechat_code_invalid`, `wechat_code_used`), the JSON is malformed (`malformed_json`), or the invite is unknown (`invite_invalid`) */
+            /** @description The WeChat code is invalid or already used (`wechat_code_invalid`, `wechat_code_used`), the JSON is malformed (`malformed_json`), or the invite is unknown (`invite_invalid`); or: The body is not valid JSON (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1983,7 +2062,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not JSON (`unsupported_media_type`) */
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`); or: The body is not `application/json` (`unsupported_media_type`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2010,9 +2098,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description WeChat is unreachable or busy (`wechat_unavailable`); see Retry-After */
+            /** @description WeChat is unreachable or busy (`wechat_unavailable`); see Retry-After; or: The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2062,7 +2152,7 @@ export interface operations {
                     "application/json": components["schemas"]["CaptureResultView"];
                 };
             };
-            /** @description The JSON is malformed (`malformed_json`) */
+            /** @description The JSON is malformed (`malformed_json`); or: The body is not valid JSON (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2116,6 +2206,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid fields (`validation_failed`): `consent` (`required`), `consent.accepted` (`must_accept`), `consent.policy_version` (`outdated`), `phone` (`phone`), `phone_code` (`wechat_code_invalid`, `wechat_code_used`), a form field (`required`, `not_in_form`, `length`), `custom_fields.<key>` (`unknown_field`, `not_in_form`, type errors), `Idempotency-Key` (`invalid`); or the Idempotency-Key was used with another body (`idempotency_key_reused`) */
             422: {
                 headers: {
@@ -2125,9 +2233,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description WeChat is unreachable while exchanging `phone_code` (`wechat_unavailable`) */
+            /** @description WeChat is unreachable while exchanging `phone_code` (`wechat_unavailable`); or: The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2187,6 +2297,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_channels: {
@@ -2216,9 +2337,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A visitor token (`staff_only`) */
+            /** @description A visitor token (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2249,6 +2381,15 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -2258,7 +2399,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin or manager (`insufficient_role`), or a visitor token (`staff_only`) */
+            /** @description Not an admin or manager (`insufficient_role`), or a visitor token (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2276,9 +2417,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid fields: `scene` (characters or length), `default_tag_ids[i]` (`unknown_tag`, `archived`, `exclusive`), `owner_policy.*` (`unknown_staff`), `form[i].key` (`unknown_field`, `duplicate`), `ends_at` (`range`) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2320,7 +2490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A visitor token (`staff_only`) */
+            /** @description A visitor token (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2332,6 +2502,17 @@ export interface operations {
             /** @description No such channel in the tenant */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2368,6 +2549,15 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -2377,7 +2567,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin or manager, or a visitor token */
+            /** @description Not an admin or manager, or a visitor token; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2395,9 +2585,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid fields, as on create */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2449,7 +2668,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A visitor token (`staff_only`) */
+            /** @description A visitor token (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2485,9 +2704,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description WeChat is unreachable or busy (`wechat_unavailable`); see Retry-After */
+            /** @description WeChat is unreachable or busy (`wechat_unavailable`); see Retry-After; or: The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2523,6 +2744,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     create_field: {
@@ -2547,6 +2788,15 @@ export interface operations {
                     "application/json": components["schemas"]["CustomFieldView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -2556,7 +2806,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin */
+            /** @description Not an admin; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2574,9 +2824,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid fields */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2607,6 +2886,15 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -2616,7 +2904,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Visitors cannot create customers (`staff_only`) */
+            /** @description Visitors cannot create customers (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2634,9 +2922,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid fields: phone, custom fields, unknown or archived tags, unknown owner */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2667,8 +2984,44 @@ export interface operations {
                     "application/json": components["schemas"]["BatchTagsResponse"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2679,6 +3032,17 @@ export interface operations {
             /** @description Invalid request, unknown customers or tags (`validation_failed`), archived tags (`tag_archived`), or a filter matching over 10,000 customers (`too_many_customers`) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2711,8 +3075,44 @@ export interface operations {
                     "application/json": components["schemas"]["SearchResponse"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2723,6 +3123,17 @@ export interface operations {
             /** @description Invalid filter: unknown or foreign tags (`unknown_tag`), contradictions, ranges, limit or cursor */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2764,9 +3175,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such customer visible to the caller */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2806,9 +3237,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such customer visible to the caller */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2845,8 +3296,26 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2872,9 +3341,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid or no fields */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2916,7 +3414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A visitor token (`staff_only`) */
+            /** @description A visitor token (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2928,6 +3426,17 @@ export interface operations {
             /** @description No such customer, or not one the caller may see */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2974,6 +3483,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such customer visible to the caller */
             404: {
                 headers: {
@@ -2986,6 +3504,17 @@ export interface operations {
             /** @description Invalid limit or cursor */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3022,8 +3551,26 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerTags"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3040,9 +3587,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unknown tag (`validation_failed`) or archived tag (`tag_archived`) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3090,6 +3666,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such customer, or the customer does not carry the tag */
             404: {
                 headers: {
@@ -3102,6 +3687,17 @@ export interface operations {
             /** @description Invalid query parameters */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3132,6 +3728,15 @@ export interface operations {
                     "application/json": components["schemas"]["InviteResponse"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -3141,7 +3746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller is not an admin (`insufficient_role`, `staff_only`) */
+            /** @description The caller is not an admin (`insufficient_role`, `staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3150,7 +3755,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON; or: The body is not `application/json` (`unsupported_media_type`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3162,6 +3776,17 @@ export interface operations {
             /** @description Invalid fields (`validation_failed`) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3197,6 +3822,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     list_staff: {
@@ -3226,9 +3862,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller is neither admin nor manager */
+            /** @description The caller is neither admin nor manager; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3265,6 +3912,15 @@ export interface operations {
                     "application/json": components["schemas"]["StaffView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -3274,7 +3930,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller is not an admin */
+            /** @description The caller is not an admin; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3301,9 +3957,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid or no fields (`validation_failed`) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3342,9 +4027,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid query parameters */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3375,6 +4080,15 @@ export interface operations {
                     "application/json": components["schemas"]["TagGroupView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -3384,7 +4098,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin or manager */
+            /** @description Not an admin or manager; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3402,9 +4116,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid fields */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3446,9 +4189,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such group in the caller's tenant */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3485,6 +4248,15 @@ export interface operations {
                     "application/json": components["schemas"]["TagGroupView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -3494,7 +4266,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin or manager */
+            /** @description Not an admin or manager; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3521,9 +4293,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid or no fields */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3564,9 +4365,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid query parameters */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3597,6 +4418,15 @@ export interface operations {
                     "application/json": components["schemas"]["TagView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -3606,7 +4436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin or manager */
+            /** @description Not an admin or manager; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3624,9 +4454,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid fields, unknown or archived group */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3668,9 +4527,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such tag in the caller's tenant */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3707,6 +4586,15 @@ export interface operations {
                     "application/json": components["schemas"]["TagView"];
                 };
             };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing or invalid access token */
             401: {
                 headers: {
@@ -3716,7 +4604,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin or manager */
+            /** @description Not an admin or manager; or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3743,9 +4631,38 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid or no fields */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3788,7 +4705,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A visitor token (`staff_only`) */
+            /** @description A visitor token (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3800,6 +4717,17 @@ export interface operations {
             /** @description Invalid `status`, `limit` or `cursor` */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3841,7 +4769,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A visitor token (`staff_only`) */
+            /** @description A visitor token (`staff_only`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3853,6 +4781,17 @@ export interface operations {
             /** @description No such task of the caller */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

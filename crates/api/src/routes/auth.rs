@@ -185,7 +185,7 @@ pub async fn login(
     state: web::Data<AppState>,
     body: ValidJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.0;
+    let request = body.into_inner()?;
     let session = state.wechat.code_to_session(&request.code).await?;
     let identity = WeChatIdentity {
         openid: session.openid,
@@ -256,8 +256,12 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: ValidJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, issued) =
-        sessions::rotate(&state.db, &body.0.refresh_token, state.refresh_ttl).await?;
+    let (session, issued) = sessions::rotate(
+        &state.db,
+        &body.into_inner()?.refresh_token,
+        state.refresh_ttl,
+    )
+    .await?;
     let ended = || {
         ApiError::unauthorized(
             "refresh_token_invalid",

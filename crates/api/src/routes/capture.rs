@@ -158,7 +158,7 @@ pub async fn capture_form(
     state: web::Data<AppState>,
     query: ValidQuery<FormQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = channels::capture_form(&state.db, &query.0.scene).await?;
+    let form = channels::capture_form(&state.db, &query.into_inner()?.scene).await?;
     Ok(HttpResponse::Ok().json(CaptureFormView::from(form)))
 }
 
@@ -358,7 +358,7 @@ pub async fn submit_capture(
             ));
         }
     };
-    let request = body.0;
+    let request = body.into_inner()?;
     let key = match idempotency_key(&req)? {
         Some(key) => {
             let canonical = serde_json::to_vec(&request).map_err(|e| ApiError::internal(&e))?;
@@ -435,7 +435,14 @@ async fn run_capture(
             policy_version: request.consent.policy_version,
         },
     };
-    Ok(capture::submit(&state.db, &visitor.visitor, &submission, key).await?)
+    Ok(capture::submit(
+        &state.db,
+        &visitor.visitor,
+        &submission,
+        key,
+        state.capture.returning_customer_window,
+    )
+    .await?)
 }
 
 /// A `phone_code` WeChat refused is a bad field of the submission; other failures are WeChat's.

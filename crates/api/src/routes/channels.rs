@@ -297,7 +297,7 @@ pub async fn create_channel(
     body: ValidJson<CreateChannelRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Manager])?;
-    let r = body.0;
+    let r = body.into_inner()?;
     let channel = Channels::new(&state.db, caller.tenant())
         .create(
             caller.id(),
@@ -388,7 +388,7 @@ pub async fn update_channel(
     body: ValidJson<UpdateChannelRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Manager])?;
-    let r = body.0;
+    let r = body.into_inner()?;
     let channel = Channels::new(&state.db, caller.tenant())
         .update(
             caller.id(),
@@ -473,10 +473,11 @@ pub async fn channel_qrcode(
     id: web::Path<i64>,
     query: ValidQuery<QrCodeQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
     let scene =
         channels::channel_qr_scene(&state.db, caller.tenant(), ChannelId(id.into_inner())).await?;
-    let width = query.0.width.unwrap_or(430);
-    let env = match query.0.env_version.unwrap_or(EnvVersionView::Release) {
+    let width = query.width.unwrap_or(430);
+    let env = match query.env_version.unwrap_or(EnvVersionView::Release) {
         EnvVersionView::Release => EnvVersion::Release,
         EnvVersionView::Trial => EnvVersion::Trial,
         EnvVersionView::Develop => EnvVersion::Develop,

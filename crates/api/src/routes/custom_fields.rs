@@ -128,7 +128,7 @@ pub async fn create_field(
     body: ValidJson<CreateCustomFieldRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let r = body.0;
+    let r = body.into_inner()?;
     let def = custom_fields::create(
         &state.db,
         caller.tenant(),

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{StaffCaller, ValidJson, ValidQuery, from_value};
 use crate::state::AppState;
 
@@ -168,10 +168,11 @@ impl From<Customer> for CustomerView {
     "custom_fields": {"company_size": "51-500"}, "tag_ids": [7]
 }))]
 pub struct CreateCustomerRequest {
-    #[validate(length(min = 1, max = 64))]
+    /// 1–64 characters, at least one of them visible. (Names, phone numbers and custom field
+    /// values are checked together, so every bad one is reported at once.)
     pub name: String,
-    /// Mainland mobile number; `+86`, spaces and dashes are accepted. Unique per tenant.
-    #[validate(length(max = 32))]
+    /// Mainland mobile number; `+86`, spaces, dashes and full-width digits are accepted.
+    /// Unique per tenant.
     pub phone: Option<String>,
     #[validate(length(max = 100))]
     pub company: Option<String>,
@@ -200,7 +201,7 @@ pub struct CreateCustomerRequest {
 #[validate(schema(function = "patch_not_empty"))]
 #[schema(example = json!({"project_stage": "已报价", "custom_fields": {"company_size": null}}))]
 pub struct UpdateCustomerRequest {
-    #[validate(length(min = 1, max = 64))]
+    /// 1–64 characters, at least one of them visible.
     pub name: Option<String>,
     /// `null` clears the phone number.
     #[serde(default, deserialize_with = "nullable")]
@@ -268,6 +269,7 @@ pub struct CustomerTags {
 pub struct HistoryQuery {
     /// Page size, 1–200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     #[validate(length(min = 1, max = 64))]
@@ -363,6 +365,7 @@ pub struct SearchRequest {
     #[serde(flatten)]
     pub filter: FilterRequest,
     /// Page size, 1–200 (default 50).
+    #[schema(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -385,34 +388,52 @@ impl TryFrom<SearchBody> for SearchRequest {
 
     fn try_from(body: SearchBody) -> Result<Self, ApiError> {
         let mut rest = body.0;
+        let mut errors = Vec::new();
         let limit = match rest.remove("limit") {
             None | Some(Value::Null) => None,
-            Some(value) => {
-                let limit = value.as_u64().ok_or_else(|| {
-                    ApiError::field("limit", "invalid_type", "must be an integer")
-                })?;
-                if !(1..=search::PAGE_MAX).contains(&limit) {
-                    return Err(ApiError::field("limit", "range", "must be 1 to 200"));
+            Some(value) => match value.as_u64() {
+                Some(limit) if (1..=search::PAGE_MAX).contains(&limit) => Some(limit),
+                Some(_) => {
+                    errors.push(FieldError::new(
+                        "limit",
+                        "range",
+                        format!("must be between 1 and {}", search::PAGE_MAX),
+                    ));
+                    None
                 }
-                Some(limit)
-            }
+                None => {
+                    errors.push(FieldError::new(
+                        "limit",
+                        "invalid_type",
+                        "must be an integer",
+                    ));
+                    None
+                }
+            },
         };
         let cursor = match rest.remove("cursor") {
             None | Some(Value::Null) => None,
             Some(Value::String(cursor)) => Some(cursor),
             Some(_) => {
-                return Err(ApiError::field(
+                errors.push(FieldError::new(
                     "cursor",
                     "invalid_type",
                     "must be a string",
                 ));
+                None
             }
         };
-        Ok(SearchRequest {
-            filter: from_value(Value::Object(rest))?,
-            limit,
-            cursor,
-        })
+        let filter = from_value(Value::Object(rest))
+            .map_err(|err| errors.extend(err.errors().iter().cloned()))
+            .ok();
+        match filter {
+            Some(filter) if errors.is_empty() => Ok(SearchRequest {
+                filter,
+                limit,
+                cursor,
+            }),
+            _ => Err(ApiError::validation(errors)),
+        }
     }
 }
 
@@ -493,7 +514,7 @@ pub async fn create_customer(
     caller: StaffCaller,
     body: ValidJson<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
+    let r = body.into_inner()?;
     let customer = Customers::new(&state.db, viewer(&caller))
         .create(NewCustomer {
             name: r.name,
@@ -554,7 +575,7 @@ pub async fn update_customer(
     id: web::Path<i64>,
     body: ValidJson<UpdateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
+    let r = body.into_inner()?;
     let customer = Customers::new(&state.db, viewer(&caller))
         .update(
             CustomerId(id.into_inner()),
@@ -616,7 +637,7 @@ pub async fn add_tag(
     id: web::Path<i64>,
     body: ValidJson<AddTagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
+    let r = body.into_inner()?;
     let tags = Customers::new(&state.db, viewer(&caller))
         .add_tag(CustomerId(id.into_inner()), TagId(r.tag_id), r.note)
         .await?;
@@ -650,7 +671,7 @@ pub async fn remove_tag(
 ) -> Result<HttpResponse, ApiError> {
     let (id, tag) = path.into_inner();
     Customers::new(&state.db, viewer(&caller))
-        .remove_tag(CustomerId(id), TagId(tag), query.0.note)
+        .remove_tag(CustomerId(id), TagId(tag), query.into_inner()?.note)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -674,7 +695,7 @@ pub async fn tag_history(
     id: web::Path<i64>,
     query: ValidQuery<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
+    let q = query.into_inner()?;
     let before = q.cursor.as_deref().map(search::decode_cursor).transpose()?;
     let (items, next) = Customers::new(&state.db, viewer(&caller))
         .tag_history(CustomerId(id.into_inner()), q.limit.unwrap_or(50), before)
@@ -715,7 +736,7 @@ pub async fn batch_tags(
     caller: StaffCaller,
     body: ValidJson<BatchTagsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = body.0;
+    let r = body.into_inner()?;
     let target = match (r.customer_ids, r.filter) {
         (Some(ids), _) => BatchTarget::Ids(ids.into_iter().map(CustomerId).collect()),
         (None, Some(filter)) => BatchTarget::Filter(Box::new(filter.to_filter())),
@@ -765,7 +786,7 @@ pub async fn search_customers(
     caller: StaffCaller,
     body: ValidJson<SearchBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = SearchRequest::try_from(body.0)?;
+    let r = SearchRequest::try_from(body.into_inner()?)?;
     let viewer = viewer(&caller);
     let bypass = req
         .headers()

@@ -45,6 +45,10 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
+/// How long readiness waits for the database: a probe must answer promptly even when the
+/// database does not.
+const DATABASE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// Readiness: whether the database and the cache answer. A cache outage only degrades the
 /// service (200, `degraded`); a database outage makes it unavailable (503).
 #[utoipa::path(
@@ -56,8 +60,11 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = scantag_domain::db::ping(&state.db).await.is_ok();
-    let cache_ok = state.cache.ping().await.is_ok();
+    let (db, cache) = tokio::join!(
+        scantag_domain::db::ping(&state.db, DATABASE_PING_TIMEOUT),
+        state.cache.ping()
+    );
+    let (db_ok, cache_ok) = (db.is_ok(), cache.is_ok());
     let backend = match state.db.get_database_backend() {
         sea_orm::DatabaseBackend::MySql => "mysql",
         sea_orm::DatabaseBackend::Sqlite => "sqlite",

@@ -122,7 +122,7 @@ pub async fn create_invite(
     body: ValidJson<CreateInviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let request = body.0;
+    let request = body.into_inner()?;
     let ttl = request
         .expires_in_hours
         .map(|h| chrono::Duration::hours(i64::from(h.min(INVITE_MAX_HOURS))))
@@ -196,7 +196,7 @@ pub async fn update_staff(
     body: ValidJson<UpdateStaffRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let request = body.0;
+    let request = body.into_inner()?;
     let updated = TenantStaff::new(&state.db, caller.tenant())
         .update(
             caller.id(),

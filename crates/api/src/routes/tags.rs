@@ -362,7 +362,7 @@ pub async fn create_group(
     body: ValidJson<CreateTagGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CURATORS)?;
-    let r = body.0;
+    let r = body.into_inner()?;
     let group = library(&state, &caller)
         .create_group(NewTagGroup {
             name: r.name,
@@ -392,7 +392,8 @@ pub async fn list_groups(
     caller: StaffCaller,
     query: ValidQuery<GroupListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let items = groups_with_tags(&state, &caller, query.0.include_archived, None).await?;
+    let items =
+        groups_with_tags(&state, &caller, query.into_inner()?.include_archived, None).await?;
     Ok(HttpResponse::Ok().json(TagGroupList { items }))
 }
 
@@ -444,7 +445,7 @@ pub async fn update_group(
     body: ValidJson<UpdateTagGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CURATORS)?;
-    let r = body.0;
+    let r = body.into_inner()?;
     let group = library(&state, &caller)
         .update_group(
             TagGroupId(id.into_inner()),
@@ -480,7 +481,7 @@ pub async fn create_tag(
     body: ValidJson<CreateTagRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CURATORS)?;
-    let r = body.0;
+    let r = body.into_inner()?;
     let tag = library(&state, &caller)
         .create_tag(NewTag {
             group_id: TagGroupId(r.group_id),
@@ -510,7 +511,7 @@ pub async fn list_tags(
     caller: StaffCaller,
     query: ValidQuery<TagListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
+    let q = query.into_inner()?;
     let status = match q.status.unwrap_or(StatusQuery::Active) {
         StatusQuery::Active => StatusFilter::Active,
         StatusQuery::Archived => StatusFilter::Archived,
@@ -569,7 +570,7 @@ pub async fn update_tag(
     body: ValidJson<UpdateTagRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CURATORS)?;
-    let r = body.0;
+    let r = body.into_inner()?;
     let tag = library(&state, &caller)
         .update_tag(
             TagId(id.into_inner()),

@@ -33,7 +33,8 @@ pub enum TaskStatusView {
 #[schema(example = json!({
     "id": 9, "kind": "new_customer", "title": "New customer from 2026 上海车展展台",
     "customer_id": 1024, "channel_id": 5, "status": "open",
-    "created_at": "2026-11-23T02:00:00Z", "completed_at": null, "notified": true
+    "created_at": "2026-11-23T02:00:00Z", "completed_at": null, "notified": true,
+    "visits": 3, "last_visit_at": "2026-11-23T09:30:00Z"
 }))]
 pub struct TaskView {
     pub id: i64,
@@ -46,6 +47,13 @@ pub struct TaskView {
     pub completed_at: Option<DateTime<Utc>>,
     /// Whether the WeChat subscribe message about the task was delivered to WeChat.
     pub notified: bool,
+    /// How many times the customer came: 1, plus every return within the follow-up window
+    /// (`SCANTAG_RETURNING_CUSTOMER_WINDOW_HOURS`, default 24) while the task is open, which is
+    /// counted here instead of raising another task and message.
+    #[schema(minimum = 1, example = 3)]
+    pub visits: u32,
+    /// When the latest return counted on the task happened.
+    pub last_visit_at: Option<DateTime<Utc>>,
 }
 
 impl From<Task> for TaskView {
@@ -66,6 +74,8 @@ impl From<Task> for TaskView {
             created_at: t.created_at,
             completed_at: t.completed_at,
             notified: t.notified,
+            visits: t.visits,
+            last_visit_at: t.last_visit_at,
         }
     }
 }
@@ -94,6 +104,7 @@ pub struct TaskListQuery {
     pub status: Option<TaskStatusQuery>,
     /// Page size, 1–100 (default 50).
     #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     #[validate(length(min = 1, max = 64))]
@@ -118,7 +129,7 @@ pub async fn list_tasks(
     caller: StaffCaller,
     query: ValidQuery<TaskListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
+    let q = query.into_inner()?;
     let before = q.cursor.as_deref().map(search::decode_cursor).transpose()?;
     let status = match q.status.unwrap_or(TaskStatusQuery::Open) {
         TaskStatusQuery::Open => StatusFilter::Open,

@@ -36,7 +36,12 @@ impl WeChatClient {
         if config.appid.is_empty() {
             return Err(WeChatError::InvalidConfig("appid is empty".to_owned()));
         }
-        let http = Http::new(&config.base_url, config.timeout, config.max_retries)?;
+        let http = Http::new(
+            &config.base_url,
+            config.timeout,
+            config.max_retries,
+            config.pool_idle_timeout,
+        )?;
         let tokens = TokenStore::new(&config.appid, config.secret.clone(), cache);
         Ok(WeChatClient {
             appid: config.appid,

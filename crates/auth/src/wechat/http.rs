@@ -74,6 +74,7 @@ impl Http {
         base_url: &str,
         timeout: Duration,
         max_retries: u32,
+        pool_idle_timeout: Duration,
     ) -> Result<Http, WeChatError> {
         let base_url = base_url.trim_end_matches('/').to_owned();
         reqwest::Url::parse(&base_url)
@@ -81,6 +82,7 @@ impl Http {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .pool_idle_timeout(pool_idle_timeout)
             .build()
             .map_err(|e| WeChatError::InvalidConfig(format!("http client: {}", describe(&e))))?;
         Ok(Http {

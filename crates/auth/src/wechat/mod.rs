@@ -23,6 +23,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries after the first attempt used by [`WeChatConfig::new`].
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Idle connections are dropped after this long: servers close theirs after a few seconds
+/// (actix-web and the bundled mock after 5 s), and a request sent on a connection the server
+/// is closing at that instant fails without an answer.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// How to reach WeChat and as which mini-program.
 #[derive(Debug, Clone)]
@@ -35,6 +39,8 @@ pub struct WeChatConfig {
     pub timeout: Duration,
     /// How many times a failed call is tried again when retrying is safe.
     pub max_retries: u32,
+    /// How long an idle connection is kept for reuse; below the server's idle timeout.
+    pub pool_idle_timeout: Duration,
 }
 
 impl WeChatConfig {
@@ -46,6 +52,7 @@ impl WeChatConfig {
             secret,
             timeout: DEFAULT_TIMEOUT,
             max_retries: DEFAULT_MAX_RETRIES,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Model {
     pub completed_at: Option<DateTimeUtc>,
     pub notified_at: Option<DateTimeUtc>,
     pub notify_error: Option<String>,
+    pub visits: i32,
+    pub last_visit_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
