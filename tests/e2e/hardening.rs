@@ -743,4 +743,11 @@ async fn housekeeping_deletes_spent_idempotency_keys_and_ended_sessions() {
     let sessions = count(&app, "auth_sessions").await;
     assert_eq!(sessions, 1);
     app.get("/api/v1/me", Some(&admin.access)).await.expect(200);
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        &json!({"refresh_token": admin.refresh}),
+    )
+    .await
+    .expect(200);
 }

@@ -12,6 +12,7 @@
 //! concurrent rounds only ever delete a row once and never hold long locks.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::entities::{auth_session, idempotency_key, refresh_token};
@@ -41,67 +42,53 @@ pub async fn sweep(
     retention: Retention,
     now: DateTime<Utc>,
 ) -> DomainResult<Swept> {
-    let mut swept = Swept::default();
     let keys_before = now - retention.idempotency_keys;
-    loop {
-        let ids: Vec<i64> = idempotency_key::Entity::find()
-            .select_only()
-            .column(idempotency_key::Column::Id)
-            .filter(idempotency_key::Column::CreatedAt.lt(keys_before))
-            .limit(BATCH)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if ids.is_empty() {
-            break;
-        }
-        let done = idempotency_key::Entity::delete_many()
-            .filter(idempotency_key::Column::Id.is_in(ids.iter().copied()))
-            .exec(db)
-            .await?;
-        swept.idempotency_keys += done.rows_affected;
-        if (ids.len() as u64) < BATCH {
-            break;
-        }
-    }
+    let idempotency_keys = delete_where::<idempotency_key::Entity>(
+        db,
+        idempotency_key::Column::Id,
+        Condition::all().add(idempotency_key::Column::CreatedAt.lt(keys_before)),
+    )
+    .await?;
 
     let ended_before = now - retention.ended_sessions;
-    loop {
-        let ids: Vec<i64> = auth_session::Entity::find()
-            .select_only()
+    let ended = Condition::any()
+        .add(auth_session::Column::RevokedAt.lt(ended_before))
+        .add(auth_session::Column::ExpiresAt.lt(ended_before));
+    // An ended session cannot be refreshed, so no token joins it between the two deletes.
+    let of_ended_sessions = refresh_token::Column::SessionId.in_subquery(
+        Query::select()
             .column(auth_session::Column::Id)
-            .filter(
-                Condition::any()
-                    .add(auth_session::Column::RevokedAt.lt(ended_before))
-                    .add(auth_session::Column::ExpiresAt.lt(ended_before)),
-            )
-            .limit(BATCH)
-            .into_tuple()
-            .all(db)
+            .from(auth_session::Entity)
+            .cond_where(ended.clone())
+            .to_owned(),
+    );
+    let expired_tokens = Condition::any()
+        .add(of_ended_sessions)
+        .add(refresh_token::Column::ExpiresAt.lt(ended_before));
+    let refresh_tokens =
+        delete_where::<refresh_token::Entity>(db, refresh_token::Column::Id, expired_tokens)
             .await?;
-        if ids.is_empty() {
-            break;
-        }
-        let tokens = refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::SessionId.is_in(ids.iter().copied()))
-            .exec(db)
-            .await?;
-        let sessions = auth_session::Entity::delete_many()
-            .filter(auth_session::Column::Id.is_in(ids.iter().copied()))
-            .exec(db)
-            .await?;
-        swept.refresh_tokens += tokens.rows_affected;
-        swept.sessions += sessions.rows_affected;
-        if (ids.len() as u64) < BATCH {
-            break;
-        }
-    }
+    let sessions =
+        delete_where::<auth_session::Entity>(db, auth_session::Column::Id, ended).await?;
+    Ok(Swept {
+        idempotency_keys,
+        sessions,
+        refresh_tokens,
+    })
+}
 
+/// Deletes the rows of `E` matching `condition`, [`BATCH`] ids at a time.
+async fn delete_where<E: EntityTrait>(
+    db: &DatabaseConnection,
+    id: E::Column,
+    condition: Condition,
+) -> DomainResult<u64> {
+    let mut deleted = 0;
     loop {
-        let ids: Vec<i64> = refresh_token::Entity::find()
+        let ids: Vec<i64> = E::find()
             .select_only()
-            .column(refresh_token::Column::Id)
-            .filter(refresh_token::Column::ExpiresAt.lt(ended_before))
+            .column(id)
+            .filter(condition.clone())
             .limit(BATCH)
             .into_tuple()
             .all(db)
@@ -109,14 +96,14 @@ pub async fn sweep(
         if ids.is_empty() {
             break;
         }
-        let done = refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::Id.is_in(ids.iter().copied()))
+        let done = E::delete_many()
+            .filter(id.is_in(ids.iter().copied()))
             .exec(db)
             .await?;
-        swept.refresh_tokens += done.rows_affected;
+        deleted += done.rows_affected;
         if (ids.len() as u64) < BATCH {
             break;
         }
     }
-    Ok(swept)
+    Ok(deleted)
 }
