@@ -6,7 +6,7 @@ CAPTURE_BENCH_ARGS ?=
 SDK_VENV ?= target/sdk-venv
 SIMULATOR := miniprogram-mock/simulator
 
-.PHONY: run test test-mysql openapi lint sdk-check simulator bench bench-search bench-capture
+.PHONY: run test test-mysql openapi lint sdk-check schemathesis simulator bench bench-search bench-capture
 
 ## Start the API on http://127.0.0.1:8080 (SQLite + in-process cache + bundled WeChat mock
 ## unless SCANTAG_* settings say otherwise).
@@ -55,6 +55,26 @@ sdk-check:
 	rm -rf target/sdk-python
 	PATH="$(CURDIR)/$(SDK_VENV)/bin:$$PATH" openapi-python-client generate --path openapi/openapi.json \
 		--config openapi/python-client.yml --output-path target/sdk-python --overwrite --fail-on-warning
+
+## Property-based API tests (tests/schemathesis/run.sh): schemathesis against a live server on
+## SQLite, and on MariaDB/MySQL + Redis when SCANTAG_TEST_MYSQL_URL is set; builds the debug
+## binary unless SCANTAG_BIN names one. schemathesis is pinned so that a new release's checks
+## do not change what passes.
+SCHEMATHESIS_VENV ?= target/schemathesis-venv
+SCHEMATHESIS_VERSION ?= 4.32.5
+schemathesis:
+	python3 -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	@if [ -z "$$SCANTAG_BIN" ]; then echo "$(CARGO) build -p scantag-api --bin scantag"; \
+		$(CARGO) build -p scantag-api --bin scantag; fi
+	@status=0; export SCHEMATHESIS="$(CURDIR)/$(SCHEMATHESIS_VENV)/bin/schemathesis"; \
+	tests/schemathesis/run.sh sqlite || status=1; \
+	if [ -n "$$SCANTAG_TEST_MYSQL_URL" ]; then \
+		tests/schemathesis/run.sh mysql || status=1; \
+	else \
+		echo "SCANTAG_TEST_MYSQL_URL not set: skipped the MySQL + Redis run"; \
+	fi; \
+	exit $$status
 
 ## Both benchmarks, on MariaDB/MySQL (--mysql-url) and Redis (--redis-url); see README.md.
 bench: bench-search bench-capture
