@@ -33,6 +33,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${SCANTAG_BIN:-$ROOT/target/debug/scantag}
 case "$BIN" in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 ST=${SCHEMATHESIS:-$ROOT/target/schemathesis-venv/bin/schemathesis}
+case "$ST" in /*) ;; *) ST=$ROOT/$ST ;; esac
 MYSQL_URL=${SCANTAG_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
 REDIS_URL=${SCANTAG_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 SEED=${SCHEMATHESIS_SEED:-1}

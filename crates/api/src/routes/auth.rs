@@ -20,15 +20,19 @@ use crate::state::AppState;
 pub struct LoginRequest {
     /// The code from `wx.login()` in the mini-program; single use, valid for five minutes.
     #[validate(length(min = 1, max = 128))]
+    #[schema(min_length = 1, max_length = 128)]
     pub code: String,
     /// An invite code from an admin: binds this WeChat account to the tenant as staff.
     #[validate(length(min = 1, max = 128))]
+    #[schema(min_length = 1, max_length = 128)]
     pub invite: Option<String>,
     /// For staff of several tenants: which tenant to log in to (default: the last used).
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub tenant_id: Option<i64>,
     /// Display name to use when an invite creates the staff account.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
 }
 
@@ -38,6 +42,7 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh; it can be used once.
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
 }
 

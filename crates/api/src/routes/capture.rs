@@ -31,6 +31,7 @@ const REPLAYED: HeaderName = HeaderName::from_static("idempotency-replayed");
 pub struct FormQuery {
     /// The scene of the mini-program code (`{tenant_id}.{scene}`), as the page received it.
     #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
     #[param(example = "3.expo2026")]
     pub scene: String,
 }
@@ -169,6 +170,7 @@ pub struct ConsentRequest {
     pub accepted: bool,
     /// The version the visitor was shown (`privacy_policy.version` of the form).
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub policy_version: String,
 }
 
@@ -182,18 +184,24 @@ pub struct ConsentRequest {
 pub struct CaptureRequest {
     /// The scene of the mini-program code.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub scene: String,
     /// Always on the form; 1–64 characters.
     #[validate(length(max = 256))]
+    #[schema(max_length = 256)]
     pub name: Option<String>,
     /// A mainland mobile number, if the form asks for it.
     #[validate(length(max = 64))]
+    #[schema(max_length = 64)]
     pub phone: Option<String>,
     #[validate(length(max = 512))]
+    #[schema(max_length = 512)]
     pub company: Option<String>,
     #[validate(length(max = 256))]
+    #[schema(max_length = 256)]
     pub industry: Option<String>,
     #[validate(length(max = 256))]
+    #[schema(max_length = 256)]
     pub region: Option<String>,
     /// Values of the custom fields on the form, by key.
     #[serde(default)]
@@ -201,6 +209,7 @@ pub struct CaptureRequest {
     /// A `getPhoneNumber` code: the backend asks WeChat for the number, which then wins over
     /// `phone`.
     #[validate(length(min = 1, max = 128))]
+    #[schema(min_length = 1, max_length = 128)]
     pub phone_code: Option<String>,
     /// The privacy policy the visitor accepted.
     #[validate(nested)]

@@ -219,6 +219,7 @@ pub struct ChannelList {
 }))]
 pub struct CreateChannelRequest {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Letters, digits and `!#$&'()*+,/:;=?@-._~`, unique in the tenant. WeChat allows 32
     /// characters on a code, and the code carries `{tenant_id}.` before the scene, so the
@@ -227,16 +228,20 @@ pub struct CreateChannelRequest {
     /// At most 20 active tags.
     #[serde(default)]
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub default_tag_ids: Vec<i64>,
     /// Defaults to the unassigned pool.
     pub owner_policy: Option<OwnerPolicyView>,
     /// Fields shown besides the name (at most 30).
     #[serde(default)]
     #[validate(length(max = 30))]
+    #[schema(max_items = 30)]
     pub form: Vec<FormFieldSpec>,
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub privacy_policy_version: String,
     #[validate(length(min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
     pub privacy_policy_url: Option<String>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
@@ -249,14 +254,18 @@ pub struct CreateChannelRequest {
 #[schema(example = json!({"active": false, "ends_at": "2026-12-31T00:00:00Z"}))]
 pub struct UpdateChannelRequest {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub default_tag_ids: Option<Vec<i64>>,
     /// A change restarts the round-robin turn.
     pub owner_policy: Option<OwnerPolicyView>,
     #[validate(length(max = 30))]
+    #[schema(max_items = 30)]
     pub form: Option<Vec<FormFieldSpec>>,
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub privacy_policy_version: Option<String>,
     /// `null` removes the link.
     #[serde(default, deserialize_with = "nullable")]
@@ -440,6 +449,7 @@ pub enum EnvVersionView {
 pub struct QrCodeQuery {
     /// Width in pixels, 280–1280 (default 430).
     #[validate(range(min = 280, max = 1280))]
+    #[param(minimum = 280, maximum = 1280)]
     #[param(example = 430)]
     pub width: Option<u32>,
     /// Which version of the mini-program the code opens (default `release`).

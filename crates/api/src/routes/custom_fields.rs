@@ -96,13 +96,16 @@ pub struct CustomFieldList {
 pub struct CreateCustomFieldRequest {
     /// `[a-z][a-z0-9_]{0,31}`, unique in the tenant.
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32, pattern = "^[a-z][a-z0-9_]{0,31}$")]
     pub key: String,
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub label: String,
     pub field_type: FieldTypeView,
     /// Required for select fields, not allowed for others.
     #[serde(default)]
     #[validate(length(max = 100))]
+    #[schema(max_items = 100)]
     pub options: Vec<String>,
     #[serde(default)]
     pub required: bool,

@@ -170,21 +170,27 @@ impl From<Customer> for CustomerView {
 pub struct CreateCustomerRequest {
     /// 1–64 characters, at least one of them visible. (Names, phone numbers and custom field
     /// values are checked together, so every bad one is reported at once.)
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Mainland mobile number; `+86`, spaces, dashes and full-width digits are accepted.
     /// Unique per tenant.
     pub phone: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub company: Option<String>,
     #[validate(length(max = 64))]
+    #[schema(max_length = 64)]
     pub industry: Option<String>,
     #[validate(length(max = 64))]
+    #[schema(max_length = 64)]
     pub region: Option<String>,
     /// Staff id of the owner (sales reps may only name themselves; default: themselves, or the
     /// unassigned pool for admins and managers).
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub owner_id: Option<i64>,
     #[validate(length(max = 32))]
+    #[schema(max_length = 32)]
     pub project_stage: Option<String>,
     /// Values by custom field key.
     #[serde(default)]
@@ -193,6 +199,7 @@ pub struct CreateCustomerRequest {
     /// Tags to put on the customer (at most 50).
     #[serde(default)]
     #[validate(length(max = 50))]
+    #[schema(max_items = 50)]
     pub tag_ids: Vec<i64>,
 }
 
@@ -202,6 +209,7 @@ pub struct CreateCustomerRequest {
 #[schema(example = json!({"project_stage": "已报价", "custom_fields": {"company_size": null}}))]
 pub struct UpdateCustomerRequest {
     /// 1–64 characters, at least one of them visible.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     /// `null` clears the phone number.
     #[serde(default, deserialize_with = "nullable")]
@@ -251,9 +259,11 @@ fn patch_not_empty(r: &UpdateCustomerRequest) -> Result<(), ValidationError> {
 #[schema(example = json!({"tag_id": 7, "note": "展会现场确认预算"}))]
 pub struct AddTagRequest {
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub tag_id: i64,
     /// Recorded in the tag history.
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 
@@ -273,6 +283,7 @@ pub struct HistoryQuery {
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
     pub cursor: Option<String>,
 }
 
@@ -282,6 +293,7 @@ pub struct HistoryQuery {
 pub struct RemoveTagQuery {
     /// Recorded in the tag history.
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub note: Option<String>,
 }
 
@@ -455,17 +467,21 @@ pub struct BatchTagsRequest {
     /// Tags to add (at most 20).
     #[serde(default)]
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub add: Vec<i64>,
     /// Tags to remove (at most 20).
     #[serde(default)]
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub remove: Vec<i64>,
     /// The customers to change (1–1000); exactly one of `customer_ids` and `filter`.
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_items = 1, max_items = 1000)]
     pub customer_ids: Option<Vec<i64>>,
     /// Every customer matching this filter (at most 10,000).
     pub filter: Option<FilterRequest>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 

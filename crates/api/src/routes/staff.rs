@@ -25,9 +25,11 @@ pub struct CreateInviteRequest {
     pub role: RoleView,
     /// Display name for the new staff account (they may also choose one at login).
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
     /// Hours until the invite expires (1–720, default from the server settings).
     #[validate(range(min = 1, max = 720))]
+    #[schema(minimum = 1, maximum = 720)]
     pub expires_in_hours: Option<u32>,
 }
 
@@ -90,6 +92,7 @@ pub struct UpdateStaffRequest {
     pub active: Option<bool>,
     pub role: Option<RoleView>,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
 }
 

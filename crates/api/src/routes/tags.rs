@@ -179,11 +179,13 @@ pub struct TagList {
 pub struct CreateTagGroupRequest {
     /// Unique in the tenant after normalisation (case, width and spacing are ignored).
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub name: String,
     pub dimension: DimensionView,
     #[serde(default)]
     pub exclusive: bool,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     #[serde(default)]
     pub sort_order: i32,
@@ -195,8 +197,10 @@ pub struct CreateTagGroupRequest {
 #[schema(example = json!({"archived": true}))]
 pub struct UpdateTagGroupRequest {
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub name: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     pub sort_order: Option<i32>,
     /// Making a group exclusive fails while a customer carries two of its tags.
@@ -238,15 +242,19 @@ fn valid_color(color: &str) -> Result<(), ValidationError> {
 #[schema(example = json!({"group_id": 2, "name": "高价值客户", "color": "#F5222D", "definition": "近6个月消费总额超过5000元且购买超过3次"}))]
 pub struct CreateTagRequest {
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub group_id: i64,
     /// Unique in the tenant after normalisation (case, width and spacing are ignored).
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub name: String,
     /// `#RRGGBB`, default `#1677FF`.
     #[validate(custom(function = "valid_color"))]
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub color: Option<String>,
     /// What the tag means and when to use it.
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub definition: Option<String>,
     #[serde(default)]
     pub sort_order: i32,
@@ -258,10 +266,13 @@ pub struct CreateTagRequest {
 #[schema(example = json!({"status": "archived"}))]
 pub struct UpdateTagRequest {
     #[validate(length(min = 1, max = 32))]
+    #[schema(min_length = 1, max_length = 32)]
     pub name: Option<String>,
     #[validate(custom(function = "valid_color"))]
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub color: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub definition: Option<String>,
     pub sort_order: Option<i32>,
     /// Archived tags stay on customers but cannot be newly assigned.
@@ -301,6 +312,7 @@ pub enum StatusQuery {
 pub struct TagListQuery {
     /// Only the tags of this group.
     #[validate(range(min = 1))]
+    #[param(minimum = 1)]
     pub group_id: Option<i64>,
     /// `active` (default), `archived` or `all`.
     #[param(inline)]

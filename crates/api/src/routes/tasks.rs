@@ -108,6 +108,7 @@ pub struct TaskListQuery {
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     #[validate(length(min = 1, max = 64))]
+    #[param(min_length = 1, max_length = 64)]
     pub cursor: Option<String>,
 }
 
