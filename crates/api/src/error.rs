@@ -162,7 +162,8 @@ impl ApiError {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database_unavailable",
-            "the database cannot be reached; retry shortly (with the same Idempotency-Key)",
+            "the database cannot be reached or has no free connection; retry shortly (with the \
+             same Idempotency-Key)",
         )
         .with_retry_after(DATABASE_RETRY_AFTER_SECS)
     }

@@ -150,59 +150,96 @@ enum Step {
 
 /// serde stops at the first error. To name every bad field at once, each error is recorded and
 /// the offending spot repaired — an unknown field removed, a missing or mistyped one replaced
-/// by a stand-in of some type that deserialises — and the value read again, until it reads or
-/// a spot cannot be repaired. Returns the value (read from the repaired input, so only for
-/// further checks when there are errors) and the errors.
+/// by a stand-in that deserialises — and the value read again, until it reads or a spot cannot
+/// be repaired. Returns the value (read from the repaired input, so only for further checks
+/// when there are errors) and the errors.
+///
+/// Repairs stop as soon as they would invent errors: when a stand-in makes the enclosing value
+/// fail (serde loses the path inside internally tagged enums, so the error then lands on an
+/// ancestor), or when a field of a nested object turns out missing beside an enum value the
+/// repair chose — in a tagged enum (`{"type": …}`) which fields are required depends on the
+/// variant the client did not get to name.
 fn read_all<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<FieldError>) {
     let mut errors: Vec<FieldError> = Vec::new();
-    // The spot being repaired and how many stand-ins have been tried there.
-    let mut repairing: Option<(Vec<Step>, usize)> = None;
+    let mut repairing: Option<Repairing> = None;
     for _ in 0..MAX_ROUNDS {
-        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        let err = match serde_path_to_error::deserialize::<_, T>(&value) {
             Ok(parsed) => return (Some(parsed), errors),
             Err(err) => err,
         };
-        let path: Vec<Step> = err
-            .path()
-            .iter()
-            .filter_map(|segment| match segment {
-                serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
-                serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
-                _ => None,
-            })
-            .collect();
+        let path = steps(err.path());
         let message = err.into_inner().to_string();
-        let variant = expected_variant(&message);
         let (field_error, repair) = classify(&path, &message);
-        let (spot, remove) = match repair {
-            Repair::Remove(spot) => (spot, true),
-            Repair::Replace(spot) => (spot, false),
-        };
-        let attempt = match &repairing {
-            Some((at, tried)) if *at == spot => *tried + 1,
+        let spot = repair.spot().to_vec();
+        let (attempts, variant_tried) = match &repairing {
+            Some(r) if r.spot == spot => (r.attempts, r.variant_tried),
+            Some(r) if r.spot.starts_with(&spot) => return (None, errors),
+            Some(r)
+                if r.chose_variant
+                    && is_missing(&repair)
+                    && !parent(&r.spot).is_empty()
+                    && spot.starts_with(parent(&r.spot)) =>
+            {
+                return (None, errors);
+            }
             _ => {
                 if !errors.iter().any(|e| e.field == field_error.field) {
                     errors.push(field_error);
                 }
-                0
+                (0, false)
             }
         };
-        let stand_in = if remove {
-            (attempt == 0).then_some(None)
-        } else if let Some(variant) = variant {
-            Some(Some(Value::String(variant)))
-        } else {
-            stand_in(attempt).map(Some)
+        let variant = expected_variant(&message).filter(|_| !variant_tried);
+        let (replacement, attempts) = match (&repair, variant) {
+            (Repair::Remove(_), _) if attempts == 0 => (Patch::Remove, 1),
+            (Repair::Remove(_), _) => return (None, errors),
+            (_, Some(variant)) => (Patch::Set(Value::String(variant)), attempts),
+            (_, None) => match stand_in(attempts) {
+                Some(stand_in) => (Patch::Set(stand_in), attempts + 1),
+                None => return (None, errors),
+            },
         };
-        let Some(stand_in) = stand_in else {
-            return (None, errors);
-        };
-        if !patch(&mut value, &spot, stand_in) {
+        let chose_variant = matches!(&replacement, Patch::Set(Value::String(v)) if !v.is_empty());
+        if !patch(&mut value, &spot, replacement) {
             return (None, errors);
         }
-        repairing = Some((spot, attempt));
+        repairing = Some(Repairing {
+            spot,
+            attempts,
+            variant_tried: variant_tried || chose_variant,
+            chose_variant,
+        });
     }
     (None, errors)
+}
+
+/// The spot [`read_all`] is repairing.
+struct Repairing {
+    spot: Vec<Step>,
+    /// Stand-ins of [`stand_in`] tried there so far.
+    attempts: usize,
+    /// Whether an enum variant named in serde's message was tried there.
+    variant_tried: bool,
+    /// Whether the last repair put such a variant there.
+    chose_variant: bool,
+}
+
+fn parent(spot: &[Step]) -> &[Step] {
+    spot.split_last().map_or(spot, |(_, parent)| parent)
+}
+
+fn is_missing(repair: &Repair) -> bool {
+    matches!(repair, Repair::Insert(_))
+}
+
+fn steps(path: &serde_path_to_error::Path) -> Vec<Step> {
+    path.iter()
+        .filter_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Values of different JSON types, tried in turn where a field is missing or mistyped.
@@ -229,15 +266,32 @@ fn expected_variant(message: &str) -> Option<String> {
     Some(expected[start..start + len].to_owned())
 }
 
+/// How to get past an error at a spot.
 enum Repair {
-    /// Take the field out.
+    /// An unknown field: take it out.
     Remove(Vec<Step>),
-    /// Put a stand-in there.
+    /// A mistyped field: put a stand-in there.
     Replace(Vec<Step>),
+    /// A missing field: put a stand-in there.
+    Insert(Vec<Step>),
 }
 
-/// Sets (or with `None` removes) the value at `spot`; false when the spot is not reachable.
-fn patch(value: &mut Value, spot: &[Step], new: Option<Value>) -> bool {
+impl Repair {
+    fn spot(&self) -> &[Step] {
+        match self {
+            Repair::Remove(spot) | Repair::Replace(spot) | Repair::Insert(spot) => spot,
+        }
+    }
+}
+
+/// What to do at a spot.
+enum Patch {
+    Remove,
+    Set(Value),
+}
+
+/// Applies `patch` at `spot`; false when the spot is not reachable.
+fn patch(value: &mut Value, spot: &[Step], patch: Patch) -> bool {
     let Some((last, parents)) = spot.split_last() else {
         return false;
     };
@@ -253,13 +307,13 @@ fn patch(value: &mut Value, spot: &[Step], new: Option<Value>) -> bool {
             None => return false,
         }
     }
-    match (last, at, new) {
-        (Step::Key(key), Value::Object(map), Some(new)) => {
+    match (last, at, patch) {
+        (Step::Key(key), Value::Object(map), Patch::Set(new)) => {
             map.insert(key.clone(), new);
             true
         }
-        (Step::Key(key), Value::Object(map), None) => map.remove(key).is_some(),
-        (Step::Index(i), Value::Array(items), Some(new)) if *i < items.len() => {
+        (Step::Key(key), Value::Object(map), Patch::Remove) => map.remove(key).is_some(),
+        (Step::Index(i), Value::Array(items), Patch::Set(new)) if *i < items.len() => {
             items[*i] = new;
             true
         }
@@ -267,6 +321,7 @@ fn patch(value: &mut Value, spot: &[Step], new: Option<Value>) -> bool {
     }
 }
 
+/// A path as clients see it: `items[2].name`; the body itself is `body`.
 fn render(path: &[Step]) -> String {
     let mut out = String::new();
     for step in path {
@@ -279,6 +334,9 @@ fn render(path: &[Step]) -> String {
             }
             Step::Index(i) => out.push_str(&format!("[{i}]")),
         }
+    }
+    if out.is_empty() {
+        out.push_str("body");
     }
     out
 }
@@ -294,7 +352,7 @@ fn classify(path: &[Step], message: &str) -> (FieldError, Repair) {
         let mut spot = path.to_vec();
         spot.push(Step::Key(name));
         let field = FieldError::new(render(&spot), "required", "is required");
-        return (field, Repair::Replace(spot));
+        return (field, Repair::Insert(spot));
     }
     if let Some(name) = backticked(&message, "unknown field") {
         let mut spot = path.to_vec();
@@ -313,33 +371,8 @@ fn classify(path: &[Step], message: &str) -> (FieldError, Repair) {
     (field, Repair::Replace(path.to_vec()))
 }
 
-/// A 422 naming the field a deserialisation error is about.
-fn data_error(path: &str, message: &str) -> ApiError {
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_owned();
-    let (field, code) = if let Some(name) = backticked(&message, "missing field") {
-        (join_path(path, &name), "required")
-    } else if let Some(name) = backticked(&message, "unknown field") {
-        // The path already ends at the unknown field.
-        let field = if path.is_empty() || path == "." {
-            name
-        } else {
-            path.to_owned()
-        };
-        (field, "unknown_field")
-    } else if message.starts_with("invalid type") || message.starts_with("invalid digit") {
-        (path.to_owned(), "invalid_type")
-    } else {
-        (path.to_owned(), "invalid_value")
-    };
-    ApiError::field(&field, code, message)
-}
-
 /// Query-string parameters, deserialised and validated like [`ValidJson`] bodies (422 with
-/// the offending parameter named), handed over by [`ValidQuery::into_inner`].
+/// every offending parameter named), handed over by [`ValidQuery::into_inner`].
 pub struct ValidQuery<T>(Result<T, ApiError>);
 
 impl<T> ValidQuery<T> {
@@ -355,21 +388,51 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidQuery<T> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let query = req.query_string().as_bytes();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
-        let parsed = serde_path_to_error::deserialize::<_, T>(de)
-            .map_err(|err| {
-                let path = err.path().to_string();
-                data_error(&path, &err.into_inner().to_string())
-            })
-            .and_then(|value| {
-                value
-                    .validate()
-                    .map_err(|e| ApiError::validation(field_errors(&e)))?;
-                Ok(value)
-            });
-        std::future::ready(Ok(ValidQuery(parsed)))
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+            .into_owned()
+            .collect();
+        std::future::ready(Ok(ValidQuery(read_query::<T>(pairs))))
     }
+}
+
+/// Reads query parameters like [`read_all`] reads a body: a bad parameter is recorded and
+/// left out, and the rest read again, so every bad one is named at once.
+fn read_query<T: DeserializeOwned + Validate>(
+    mut pairs: Vec<(String, String)>,
+) -> Result<T, ApiError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter())
+            .finish();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+        let err = match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(parsed) => {
+                if let Err(invalid) = parsed.validate() {
+                    let shape_errors = !errors.is_empty();
+                    let rule_errors = field_errors(&invalid).into_iter();
+                    errors.extend(rule_errors.filter(|e| !(shape_errors && e.field == "body")));
+                }
+                if errors.is_empty() {
+                    return Ok(parsed);
+                }
+                break;
+            }
+            Err(err) => err,
+        };
+        let path = steps(err.path());
+        let (field_error, repair) = classify(&path, &err.into_inner().to_string());
+        let name = match repair.spot() {
+            [Step::Key(name)] if !matches!(repair, Repair::Insert(_)) => name.clone(),
+            _ => {
+                errors.push(field_error);
+                break;
+            }
+        };
+        errors.push(field_error);
+        pairs.retain(|(key, _)| *key != name);
+    }
+    Err(ApiError::validation(errors))
 }
 
 /// The name inside the first pair of backticks of `message`, if it starts with `prefix`.
@@ -709,6 +772,93 @@ mod tests {
                 ("name".into(), "length".into()),
             ]
         );
+    }
+
+    #[derive(Debug, serde::Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct WithPolicy {
+        #[allow(dead_code)]
+        policy: Policy,
+        #[validate(length(min = 1))]
+        name: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    #[allow(dead_code)]
+    enum Policy {
+        Fixed { staff_id: i64 },
+        Pool,
+    }
+
+    #[test]
+    fn a_tagged_enum_gets_its_own_error_and_no_invented_ones() {
+        let err =
+            parse_json::<WithPolicy>(br#"{"policy": {"type": "fixed"}, "name": ""}"#).unwrap_err();
+        let got = fields(&err);
+        assert!(
+            got.contains(&("policy.staff_id".into(), "required".into())),
+            "{got:?}"
+        );
+        assert!(!got.iter().any(|(f, _)| f == "policy.type"), "{got:?}");
+
+        let err =
+            parse_json::<WithPolicy>(br#"{"policy": {"type": "nope"}, "name": "x"}"#).unwrap_err();
+        let got = fields(&err);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].0.starts_with("policy"), "{got:?}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_named_body() {
+        let err = parse_json::<Body>(b"[]").unwrap_err();
+        let got = fields(&err);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "body");
+    }
+
+    #[derive(Debug, serde::Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Query {
+        #[validate(range(min = 1, max = 100))]
+        limit: Option<u64>,
+        #[allow(dead_code)]
+        status: Option<Kind>,
+        #[validate(length(min = 1))]
+        cursor: Option<String>,
+    }
+
+    #[test]
+    fn every_bad_query_parameter_is_named_at_once() {
+        let pairs = |q: &[(&str, &str)]| {
+            q.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let err = read_query::<Query>(pairs(&[("limit", "x"), ("status", "nope"), ("other", "1")]))
+            .unwrap_err();
+        let mut got = fields(&err);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("limit".into(), "invalid_type".into()),
+                ("other".into(), "unknown_field".into()),
+                ("status".into(), "invalid_value".into())
+            ]
+        );
+        let err = read_query::<Query>(pairs(&[("limit", "0"), ("cursor", "")])).unwrap_err();
+        let mut got = fields(&err);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("cursor".into(), "length".into()),
+                ("limit".into(), "range".into())
+            ]
+        );
+        let ok = read_query::<Query>(pairs(&[("limit", "5")])).unwrap();
+        assert_eq!(ok.limit, Some(5));
     }
 
     #[test]

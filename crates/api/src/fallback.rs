@@ -22,7 +22,8 @@ impl KnownPaths {
             .iter()
             .map(|(path, item)| {
                 let segments = path
-                    .trim_matches('/')
+                    .strip_prefix('/')
+                    .unwrap_or(path)
                     .split('/')
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
                     .collect();
@@ -42,25 +43,21 @@ impl KnownPaths {
         KnownPaths(paths)
     }
 
-    /// The methods `path` answers to, if it is a known path.
+    /// The methods `path` answers to, if it is a known path. Where several templates match,
+    /// the most specific wins: `/customers/search` is not `/customers/{id}`.
     pub fn methods(&self, path: &str) -> Option<Vec<&'static str>> {
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let mut found: Vec<&'static str> = Vec::new();
-        for (segments, methods) in &self.0 {
-            let matches = segments.len() == parts.len()
-                && segments.iter().zip(&parts).all(|(s, p)| match s {
-                    Some(literal) => literal == p,
-                    None => !p.is_empty(),
-                });
-            if matches {
-                for method in methods {
-                    if !found.contains(method) {
-                        found.push(method);
-                    }
-                }
-            }
-        }
-        (!found.is_empty()).then_some(found)
+        let parts: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        self.0
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments.iter().zip(&parts).all(|(s, p)| match s {
+                        Some(literal) => literal == p,
+                        None => !p.is_empty(),
+                    })
+            })
+            .max_by_key(|(segments, _)| segments.iter().filter(|s| s.is_some()).count())
+            .map(|(_, methods)| methods.clone())
     }
 }
 
@@ -72,6 +69,10 @@ pub async fn fallback(req: HttpRequest, known: actix_web::web::Data<KnownPaths>)
             .finish();
     }
     match known.methods(path) {
+        // The method is known here, so the route refused the request's parameters.
+        Some(methods) if methods.contains(&req.method().as_str()) => {
+            ApiError::not_found("resource").error_response()
+        }
         Some(methods) => {
             let allow = methods.join(", ");
             let mut response = ApiError::new(
@@ -99,6 +100,11 @@ mod tests {
         let known = KnownPaths::from_document(&api);
         assert_eq!(known.methods("/api/v1/tags/12"), Some(vec!["GET", "PATCH"]));
         assert_eq!(known.methods("/api/v1/tags/12/x"), None);
+        assert_eq!(known.methods("/api/v1/tags/"), None);
+        assert_eq!(
+            known.methods("/api/v1/customers/search"),
+            Some(vec!["POST"])
+        );
         assert_eq!(known.methods("/api/v1/nothing"), None);
     }
 }

@@ -55,7 +55,8 @@ impl Modify for BearerAuth {
 /// refuses a visitor's token with 403 `staff_only` (the `StaffCaller` extractor).
 const ANY_CALLER: &[&str] = &["logout", "me", "submit_capture"];
 
-/// Operations that never touch the database.
+/// Operations without a `database_unavailable` problem: liveness never reads the database, and
+/// readiness answers its 503 with a `Readiness` body of its own.
 const NO_DATABASE: &[&str] = &["healthz", "readyz"];
 
 /// Adds the answers that come from the shared extractors rather than from each handler, so

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 /// The variable naming a settings file; read before everything else.
 pub const CONFIG_FILE_VAR: &str = "SCANTAG_CONFIG";
+/// Upper bounds of duration settings: a year in hours, ten years in days, a minute.
+const HOURS_MAX: u64 = 24 * 366;
+const DAYS_MAX: u64 = 3660;
+const ACQUIRE_TIMEOUT_MS_MAX: u64 = 60_000;
 /// Environment variables with this prefix (after `SCANTAG_`) belong to the test harness.
 const TEST_VAR_PREFIX: &str = "TEST_";
 
@@ -148,7 +152,7 @@ fn defaults() -> serde_json::Value {
             "base_url": "https://api.weixin.qq.com",
             "timeout_ms": 5000,
             "max_retries": 2,
-            "pool_idle_secs": 4,
+            "pool_idle_secs": scantag_auth::wechat::DEFAULT_POOL_IDLE_TIMEOUT.as_secs(),
             "mock_listen": "127.0.0.1:8090",
             "capture_page": "pages/capture/index",
             "task_page": "pages/tasks/index",
@@ -199,7 +203,48 @@ impl Settings {
                     .split("__"),
             );
         }
-        figment.extract().map_err(|e| SettingsError(e.to_string()))
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| SettingsError(e.to_string()))?;
+        settings.check_bounds()?;
+        Ok(settings)
+    }
+
+    /// Refuses durations no deployment means, which would overflow date arithmetic.
+    fn check_bounds(&self) -> Result<(), SettingsError> {
+        let bounds = [
+            (
+                "returning_customer_window_hours",
+                u64::from(self.returning_customer_window_hours),
+                HOURS_MAX,
+            ),
+            (
+                "housekeeping.idempotency_retention_hours",
+                u64::from(self.housekeeping.idempotency_retention_hours),
+                HOURS_MAX,
+            ),
+            (
+                "housekeeping.session_retention_days",
+                u64::from(self.housekeeping.session_retention_days),
+                DAYS_MAX,
+            ),
+            (
+                "database_acquire_timeout_ms",
+                self.database_acquire_timeout_ms,
+                ACQUIRE_TIMEOUT_MS_MAX,
+            ),
+        ];
+        for (name, value, max) in bounds {
+            if value > max {
+                return Err(SettingsError(format!("{name} must be at most {max}")));
+            }
+        }
+        if self.database_acquire_timeout_ms == 0 {
+            return Err(SettingsError(
+                "database_acquire_timeout_ms must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// Settings with only the defaults; a starting point for embedding and tests.
@@ -254,6 +299,19 @@ mod tests {
         std::fs::write(&bad, "lisen = \"0.0.0.0:9000\"\n").unwrap();
         let err = Settings::load_from(Some(&bad), false).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn durations_beyond_their_bounds_are_refused() {
+        let dir = std::env::temp_dir().join(format!("scantag-bounds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("b.toml");
+        std::fs::write(&file, "returning_customer_window_hours = 4294967295\n").unwrap();
+        let err = Settings::load_from(Some(&file), false).unwrap_err();
+        assert!(
+            err.to_string().contains("returning_customer_window_hours"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -513,13 +513,15 @@ async fn record(
         Some(owner) if owner.active => {
             let counted = match outcome {
                 Outcome::Created => None,
+                // A zero window counts nothing: every return is a task of its own.
+                Outcome::Merged if follow_up_window.is_zero() => None,
                 Outcome::Merged => {
                     tasks::count_visit(
                         &txn,
                         tenant,
                         StaffId(owner.id),
                         id,
-                        now - follow_up_window,
+                        now.checked_sub_signed(follow_up_window).unwrap_or(now),
                         now,
                     )
                     .await?

@@ -21,7 +21,7 @@ use crate::customers::Customers;
 use crate::entities::{capture, channel, channel_owner_turn, staff, tag, tag_group, tenant};
 use crate::error::{DomainError, DomainResult, FieldIssue};
 use crate::ids::{ChannelId, StaffId, TagGroupId, TagId, TenantId};
-use crate::names::checked_name;
+use crate::names::{checked_name, display_name};
 
 /// Longest scene WeChat accepts on an unlimited mini-program code, prefix included.
 pub const QR_SCENE_MAX: usize = 32;
@@ -365,7 +365,7 @@ impl<'a> Channels<'a> {
         let now = Utc::now();
         let model = channel::ActiveModel {
             tenant_id: Set(self.tenant.0),
-            name: Set(new.name.trim().to_owned()),
+            name: Set(display_name(&new.name)),
             scene: Set(new.scene.clone()),
             default_tag_ids: Set(json_text(&dedup(&new.default_tag_ids))),
             owner_policy: Set(json_text(&new.owner_policy)),
@@ -456,7 +456,7 @@ impl<'a> Channels<'a> {
         }
         let mut active: channel::ActiveModel = current.clone().into();
         if let Some(name) = patch.name {
-            active.name = Set(name.trim().to_owned());
+            active.name = Set(display_name(&name));
         }
         active.default_tag_ids = Set(json_text(&dedup(&tags)));
         if patch.owner_policy.is_some() && policy != parse_policy(&current.owner_policy) {

@@ -25,10 +25,7 @@ pub async fn connect(
     acquire_timeout: Duration,
 ) -> DomainResult<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .acquire_timeout(acquire_timeout)
-        .connect_timeout(acquire_timeout)
-        .sqlx_logging(false);
+    options.acquire_timeout(acquire_timeout).sqlx_logging(false);
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_parent_dir(url) {
             std::fs::create_dir_all(dir)

@@ -151,7 +151,7 @@ const UNIQUE_RULES: &[(&str, &str, &str, &str)] = &[
 /// Whether `err` says the database is out of reach rather than that the statement failed: no
 /// connection could be had in time, or the one in use broke (reset, closed, server shutting
 /// down; SQLSTATE class 08 is "connection exception").
-fn unreachable(err: &DbErr) -> bool {
+fn database_unreachable(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as SqlxError;
     match err {
@@ -175,7 +175,7 @@ fn unreachable(err: &DbErr) -> bool {
 
 impl From<DbErr> for DomainError {
     fn from(err: DbErr) -> Self {
-        if unreachable(&err) {
+        if database_unreachable(&err) {
             return DomainError::Unavailable(err);
         }
         let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() else {

@@ -5,8 +5,9 @@
 //!   retention: a client retries within seconds or minutes, not days;
 //! - login sessions that ended (revoked, or not refreshed before they expired) longer ago than
 //!   their retention, with their refresh tokens;
-//! - refresh tokens, spent or not, that expired longer ago than that retention: past its expiry
-//!   a token is refused anyway, so keeping it no longer helps to detect reuse.
+//! - refresh tokens, spent or not, that expired longer ago than that retention. Until then a
+//!   replayed spent token still revokes its session (reuse detection); after that a replay is
+//!   refused as an unknown token, and the session lives on.
 //!
 //! Every process may run the sweep at once: each round deletes by id in small batches, so
 //! concurrent rounds only ever delete a row once and never hold long locks.
@@ -17,6 +18,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 
 use crate::entities::{auth_session, idempotency_key, refresh_token};
 use crate::error::DomainResult;
+use crate::idempotency;
 
 /// Rows deleted per statement.
 const BATCH: u64 = 500;
@@ -42,15 +44,22 @@ pub async fn sweep(
     retention: Retention,
     now: DateTime<Utc>,
 ) -> DomainResult<Swept> {
-    let keys_before = now - retention.idempotency_keys;
+    let keys_before = before(now, retention.idempotency_keys);
+    // A claim still unanswered may belong to a request in flight: it goes only once it would be
+    // taken over as abandoned, whatever the retention.
+    let settled = Condition::any()
+        .add(idempotency_key::Column::Response.is_not_null())
+        .add(idempotency_key::Column::CreatedAt.lt(before(now, idempotency::ABANDONED_AFTER)));
     let idempotency_keys = delete_where::<idempotency_key::Entity>(
         db,
         idempotency_key::Column::Id,
-        Condition::all().add(idempotency_key::Column::CreatedAt.lt(keys_before)),
+        Condition::all()
+            .add(idempotency_key::Column::CreatedAt.lt(keys_before))
+            .add(settled),
     )
     .await?;
 
-    let ended_before = now - retention.ended_sessions;
+    let ended_before = before(now, retention.ended_sessions);
     let ended = Condition::any()
         .add(auth_session::Column::RevokedAt.lt(ended_before))
         .add(auth_session::Column::ExpiresAt.lt(ended_before));
@@ -75,6 +84,12 @@ pub async fn sweep(
         sessions,
         refresh_tokens,
     })
+}
+
+/// `now - retention`, or the earliest time there is when that overflows.
+fn before(now: DateTime<Utc>, retention: chrono::Duration) -> DateTime<Utc> {
+    now.checked_sub_signed(retention)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// Deletes the rows of `E` matching `condition`, [`BATCH`] ids at a time.

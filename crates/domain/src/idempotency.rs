@@ -30,6 +30,8 @@ pub struct IdempotencyKey {
     pub scope: String,
     pub key: String,
     pub request_hash: String,
+    /// Names this attempt's claim, so that it releases or completes only its own.
+    claim: String,
 }
 
 impl IdempotencyKey {
@@ -39,6 +41,7 @@ impl IdempotencyKey {
             scope,
             key,
             request_hash: hex::encode(Sha256::digest(request)),
+            claim: hex::encode(rand::random::<[u8; 16]>()),
         }
     }
 }
@@ -70,6 +73,7 @@ pub async fn claim(db: &DatabaseConnection, key: &IdempotencyKey) -> DomainResul
             request_hash: Set(key.request_hash.clone()),
             response: Set(None),
             created_at: Set(Utc::now()),
+            claim_token: Set(Some(key.claim.clone())),
             ..Default::default()
         })
         .exec_without_returning(db)
@@ -87,7 +91,7 @@ pub async fn claim(db: &DatabaseConnection, key: &IdempotencyKey) -> DomainResul
             if let Some(response) = row.response {
                 return Ok(Claim::Replay(response));
             }
-            if Utc::now() - row.created_at > ABANDONED_AFTER && take_over(db, &row).await? {
+            if Utc::now() - row.created_at > ABANDONED_AFTER && take_over(db, key, &row).await? {
                 return Ok(Claim::Acquired);
             }
         }
@@ -99,29 +103,39 @@ pub async fn claim(db: &DatabaseConnection, key: &IdempotencyKey) -> DomainResul
 }
 
 /// Stores the answer of the request holding `key`; call inside the transaction that makes the
-/// request's effects.
+/// request's effects. Fails when the claim was taken over meanwhile (the request ran longer
+/// than [`ABANDONED_AFTER`]), so that the transaction rolls back and only one request's
+/// effects remain.
 pub async fn complete<C: ConnectionTrait>(
     conn: &C,
     key: &IdempotencyKey,
     response: &str,
 ) -> DomainResult<()> {
-    idempotency_key::Entity::update_many()
+    let stored = idempotency_key::Entity::update_many()
         .col_expr(
             idempotency_key::Column::Response,
             sea_orm::sea_query::Expr::value(response),
         )
         .filter(idempotency_key::Column::Scope.eq(key.scope.as_str()))
         .filter(idempotency_key::Column::IdemKey.eq(key.key.as_str()))
+        .filter(idempotency_key::Column::ClaimToken.eq(key.claim.as_str()))
         .exec(conn)
         .await?;
+    if stored.rows_affected == 0 {
+        return Err(DomainError::Conflict(
+            "another request took this Idempotency-Key over; retry to get its answer".to_owned(),
+        ));
+    }
     Ok(())
 }
 
-/// Gives up the claim of a request that failed, so that a retry can run.
+/// Gives up this attempt's claim on `key` after a failure, so that a retry can run. Safe to
+/// call when the claim may never have been written: another attempt's claim is left alone.
 pub async fn release(db: &DatabaseConnection, key: &IdempotencyKey) -> DomainResult<()> {
     idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::Scope.eq(key.scope.as_str()))
         .filter(idempotency_key::Column::IdemKey.eq(key.key.as_str()))
+        .filter(idempotency_key::Column::ClaimToken.eq(key.claim.as_str()))
         .filter(idempotency_key::Column::Response.is_null())
         .exec(db)
         .await?;
@@ -140,11 +154,19 @@ async fn find(
 }
 
 /// Takes an abandoned claim over; false when another request did so first.
-async fn take_over(db: &DatabaseConnection, row: &idempotency_key::Model) -> DomainResult<bool> {
+async fn take_over(
+    db: &DatabaseConnection,
+    key: &IdempotencyKey,
+    row: &idempotency_key::Model,
+) -> DomainResult<bool> {
     let taken = idempotency_key::Entity::update_many()
         .col_expr(
             idempotency_key::Column::CreatedAt,
             sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .col_expr(
+            idempotency_key::Column::ClaimToken,
+            sea_orm::sea_query::Expr::value(key.claim.as_str()),
         )
         .filter(idempotency_key::Column::Id.eq(row.id))
         .filter(idempotency_key::Column::CreatedAt.eq(row.created_at))

@@ -159,13 +159,16 @@ pub(crate) async fn count_visit<C: ConnectionTrait>(
     let Some(id) = open else {
         return Ok(None);
     };
-    task::Entity::update_many()
+    // The owner may complete the task between the read and this update: then it is done, and
+    // the visit is news again.
+    let counted = task::Entity::update_many()
         .col_expr(task::Column::Visits, Expr::col(task::Column::Visits).add(1))
         .col_expr(task::Column::LastVisitAt, Expr::value(now))
         .filter(task::Column::Id.eq(id))
+        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
         .exec(conn)
         .await?;
-    Ok(Some(TaskId(id)))
+    Ok((counted.rows_affected == 1).then_some(TaskId(id)))
 }
 
 /// Which tasks a listing shows.

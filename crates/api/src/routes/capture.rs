@@ -373,7 +373,15 @@ pub async fn submit_capture(
             let canonical = serde_json::to_vec(&request).map_err(|e| ApiError::internal(&e))?;
             let key =
                 IdempotencyKey::new(format!("visitor:{}", visitor.visitor.id), key, &canonical);
-            match idempotency::claim(&state.db, &key).await? {
+            let claim = match idempotency::claim(&state.db, &key).await {
+                Ok(claim) => claim,
+                Err(err) => {
+                    // The claim may have been written before the connection broke.
+                    release_claim(state.clone(), key).await;
+                    return Err(err.into());
+                }
+            };
+            match claim {
                 Claim::Acquired => Some(key),
                 Claim::Replay(stored) => {
                     let result: CaptureResult =
@@ -401,10 +409,9 @@ pub async fn submit_capture(
     };
     let outcome = run_capture(&state, &visitor, request, key.as_ref()).await;
     if outcome.is_err()
-        && let Some(key) = &key
-        && let Err(err) = idempotency::release(&state.db, key).await
+        && let Some(key) = key
     {
-        tracing::warn!(error = %err, "could not release an idempotency key");
+        release_claim(state.clone(), key).await;
     }
     let captured = outcome?;
     if let Some(notice) = captured.notice {
@@ -412,6 +419,30 @@ pub async fn submit_capture(
     }
     Ok(result_response(captured.result, false))
 }
+
+/// Gives up the claim of a failed submission so that its retry can run. When the database is
+/// what failed, the release is retried in the background until it answers: otherwise the retry
+/// would wait for the claim to be abandoned (a minute).
+async fn release_claim(state: web::Data<AppState>, key: IdempotencyKey) {
+    if idempotency::release(&state.db, &key).await.is_ok() {
+        return;
+    }
+    tracing::warn!("could not release an idempotency key; retrying in the background");
+    actix_web::rt::spawn(async move {
+        let deadline = tokio::time::Instant::now() + RELEASE_RETRY_FOR;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(RELEASE_RETRY_EVERY).await;
+            if idempotency::release(&state.db, &key).await.is_ok() {
+                return;
+            }
+        }
+        tracing::warn!("gave up releasing an idempotency key; it is taken over once abandoned");
+    });
+}
+
+/// How long and how often a failed release is retried: until the claim counts as abandoned.
+const RELEASE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+const RELEASE_RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 async fn run_capture(
     state: &AppState,

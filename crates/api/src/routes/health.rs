@@ -48,6 +48,7 @@ pub async fn healthz() -> HttpResponse {
 /// How long readiness waits for the database: a probe must answer promptly even when the
 /// database does not.
 const DATABASE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+const SQLITE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Readiness: whether the database and the cache answer. A cache outage only degrades the
 /// service (200, `degraded`); a database outage makes it unavailable (503).
@@ -60,8 +61,13 @@ const DATABASE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_mil
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // SQLite's one connection can be busy but not unreachable: waiting for it is the answer.
+    let ping_timeout = match state.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => SQLITE_PING_TIMEOUT,
+        _ => DATABASE_PING_TIMEOUT,
+    };
     let (db, cache) = tokio::join!(
-        scantag_domain::db::ping(&state.db, DATABASE_PING_TIMEOUT),
+        scantag_domain::db::ping(&state.db, ping_timeout),
         state.cache.ping()
     );
     let (db_ok, cache_ok) = (db.is_ok(), cache.is_ok());

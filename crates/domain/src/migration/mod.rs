@@ -29,6 +29,7 @@ mod m20261124_000020_create_tasks;
 mod m20261124_000021_create_idempotency_keys;
 mod m20261124_000022_create_domain_events;
 mod m20261201_000023_add_task_visits;
+mod m20261201_000024_add_idempotency_claim_token;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000021_create_idempotency_keys::Migration),
             Box::new(m20261124_000022_create_domain_events::Migration),
             Box::new(m20261201_000023_add_task_visits::Migration),
+            Box::new(m20261201_000024_add_idempotency_claim_token::Migration),
         ]
     }
 }
