@@ -10,11 +10,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::mime;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use scantag_auth::jwt::{Claims, PrincipalKind};
 use scantag_domain::sessions::{self, SubjectKind};
 use scantag_domain::staff::{self, Role, Staff};
@@ -638,11 +640,36 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
     }
 }
 
+/// Who the bearer token of a request names, found by [`resolve_caller`].
+struct Resolved(Result<Caller, ApiError>);
+
+/// Middleware: authenticates a request's bearer token before any extractor runs, so that the
+/// `Caller` extractor is ready at once and its 401 or 403 comes before anything another
+/// extractor of the handler has to say (a path id that is not a number, say).
+pub async fn resolve_caller(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.headers().contains_key(header::AUTHORIZATION)
+        && let Some(state) = req.app_data::<web::Data<AppState>>().cloned()
+    {
+        let resolved = match bearer(req.request()) {
+            Ok(token) => authenticate(&state, &token).await,
+            Err(err) => Err(err),
+        };
+        req.extensions_mut().insert(Resolved(resolved));
+    }
+    next.call(req).await
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(Resolved(resolved)) = req.extensions_mut().remove::<Resolved>() {
+            return Box::pin(std::future::ready(resolved));
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
         Box::pin(async move {

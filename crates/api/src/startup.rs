@@ -22,7 +22,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::extract::JSON_LIMIT;
+use crate::extract::{JSON_LIMIT, resolve_caller};
 use crate::fallback::{KnownPaths, fallback};
 use crate::request_context::{RequestSpan, assign_request_id};
 use crate::settings::{HousekeepingSettings, Settings};
@@ -102,6 +102,7 @@ impl Application {
                 .configure(routes::configure)
                 .split_for_parts();
             app.default_service(web::to(fallback))
+                .wrap(from_fn(resolve_caller))
                 .wrap(Compress::default())
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(from_fn(assign_request_id))
