@@ -654,6 +654,20 @@ async fn a_422_names_every_failing_field_with_its_bounds() {
         .find(|e| e["field"] == "name")
         .unwrap();
     assert_eq!(name["message"], "must be 1 to 32 characters long");
+
+    // What the library judges (an invisible name) comes with what the edge does.
+    let answer = app
+        .post(
+            "/api/v1/tag-groups",
+            token,
+            &json!({"name": "\u{200B}", "dimension": "custom", "description": "x".repeat(501)}),
+        )
+        .await
+        .expect(422);
+    let mut fields = answer.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["description", "name"]);
+    assert_eq!(answer.field_error_code("name"), Some("invisible"));
 }
 
 #[tokio::test]

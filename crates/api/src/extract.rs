@@ -492,6 +492,14 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     }
 }
 
+/// A domain field issue as a validator error, for checks the edge runs ahead of the domain so
+/// that their errors come together with the others.
+pub fn issue_error(issue: scantag_domain::FieldIssue) -> validator::ValidationError {
+    let mut err = validator::ValidationError::new(issue.code);
+    err.message = Some(issue.message.into());
+    err
+}
+
 /// A message for a validator check that names its bounds, e.g. "must be 1 to 32 characters".
 fn default_message(e: &validator::ValidationError) -> String {
     let param = |name: &str| e.params.get(name).map(ToString::to_string);

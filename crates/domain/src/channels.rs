@@ -25,6 +25,8 @@ use crate::names::{checked_name, display_name};
 
 /// Longest scene WeChat accepts on an unlimited mini-program code, prefix included.
 pub const QR_SCENE_MAX: usize = 32;
+/// Longest channel name, in characters.
+pub const NAME_MAX: usize = 64;
 /// Characters WeChat allows in a scene besides ASCII letters and digits.
 pub const SCENE_PUNCTUATION: &str = "!#$&'()*+,/:;=?@-._~";
 pub const DEFAULT_TAGS_MAX: usize = 20;
@@ -306,7 +308,7 @@ impl<'a> Channels<'a> {
 
     pub async fn create(&self, actor: StaffId, new: NewChannel) -> DomainResult<Channel> {
         let mut issues = Vec::new();
-        text_issue("name", &new.name, 64, &mut issues);
+        text_issue("name", &new.name, NAME_MAX, &mut issues);
         let prefix = qr_scene(self.tenant, "").chars().count();
         let scene_max = QR_SCENE_MAX - prefix;
         let scene_len = new.scene.chars().count();
@@ -410,7 +412,7 @@ impl<'a> Channels<'a> {
             .ok_or(DomainError::NotFound("channel"))?;
         let mut issues = Vec::new();
         if let Some(name) = &patch.name {
-            text_issue("name", name, 64, &mut issues);
+            text_issue("name", name, NAME_MAX, &mut issues);
         }
         let tags = patch
             .default_tag_ids

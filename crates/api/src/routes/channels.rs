@@ -218,7 +218,7 @@ pub struct ChannelList {
     "starts_at": "2026-11-20T00:00:00Z", "ends_at": "2026-11-30T00:00:00Z"
 }))]
 pub struct CreateChannelRequest {
-    #[validate(length(min = 1, max = 64))]
+    #[validate(custom(function = "channel_name"))]
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Letters, digits and `!#$&'()*+,/:;=?@-._~`, unique in the tenant. WeChat allows 32
@@ -253,7 +253,7 @@ pub struct CreateChannelRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"active": false, "ends_at": "2026-12-31T00:00:00Z"}))]
 pub struct UpdateChannelRequest {
-    #[validate(length(min = 1, max = 64))]
+    #[validate(custom(function = "channel_name"))]
     #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     #[validate(length(max = 20))]
@@ -280,6 +280,14 @@ pub struct UpdateChannelRequest {
     #[schema(value_type = Option<DateTime<Utc>>, nullable)]
     pub ends_at: Option<Option<DateTime<Utc>>>,
     pub active: Option<bool>,
+}
+
+/// A channel name judged here as the domain will judge it, so that its errors come together
+/// with those of the other fields.
+fn channel_name(name: &str) -> Result<(), validator::ValidationError> {
+    scantag_domain::names::checked_name("name", name, scantag_domain::channels::NAME_MAX)
+        .map(drop)
+        .map_err(crate::extract::issue_error)
 }
 
 fn tag_ids(ids: Vec<i64>) -> Vec<TagId> {

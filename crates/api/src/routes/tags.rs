@@ -178,7 +178,7 @@ pub struct TagList {
 #[schema(example = json!({"name": "客户价值", "dimension": "value", "exclusive": true, "description": "按消费金额与频次划分"}))]
 pub struct CreateTagGroupRequest {
     /// Unique in the tenant after normalisation (case, width and spacing are ignored).
-    #[validate(length(min = 1, max = 32))]
+    #[validate(custom(function = "unique_name"))]
     #[schema(min_length = 1, max_length = 32)]
     pub name: String,
     pub dimension: DimensionView,
@@ -196,7 +196,7 @@ pub struct CreateTagGroupRequest {
 #[validate(schema(function = "group_change_not_empty"))]
 #[schema(example = json!({"archived": true}))]
 pub struct UpdateTagGroupRequest {
-    #[validate(length(min = 1, max = 32))]
+    #[validate(custom(function = "unique_name"))]
     #[schema(min_length = 1, max_length = 32)]
     pub name: Option<String>,
     #[validate(length(max = 500))]
@@ -227,6 +227,14 @@ fn not_empty(any: bool) -> Result<(), ValidationError> {
     }
 }
 
+/// A tag or group name judged here as the library will judge it, so that its errors come
+/// together with those of the other fields.
+fn unique_name(name: &str) -> Result<(), ValidationError> {
+    scantag_domain::names::checked_unique_name("name", name, scantag_domain::tags::NAME_MAX)
+        .map(drop)
+        .map_err(crate::extract::issue_error)
+}
+
 fn valid_color(color: &str) -> Result<(), ValidationError> {
     if scantag_domain::tags::valid_color(color) {
         Ok(())
@@ -245,7 +253,7 @@ pub struct CreateTagRequest {
     #[schema(minimum = 1)]
     pub group_id: i64,
     /// Unique in the tenant after normalisation (case, width and spacing are ignored).
-    #[validate(length(min = 1, max = 32))]
+    #[validate(custom(function = "unique_name"))]
     #[schema(min_length = 1, max_length = 32)]
     pub name: String,
     /// `#RRGGBB`, default `#1677FF`.
@@ -265,7 +273,7 @@ pub struct CreateTagRequest {
 #[validate(schema(function = "tag_change_not_empty"))]
 #[schema(example = json!({"status": "archived"}))]
 pub struct UpdateTagRequest {
-    #[validate(length(min = 1, max = 32))]
+    #[validate(custom(function = "unique_name"))]
     #[schema(min_length = 1, max_length = 32)]
     pub name: Option<String>,
     #[validate(custom(function = "valid_color"))]
