@@ -9,8 +9,9 @@
 //! measured.
 //!
 //! Afterwards the database is checked: one customer per visitor (no duplicates), one capture
-//! row per accepted submission (none lost), a task per capture, the round-robin deal even, the
-//! channel's tags on every customer. Any failed submission or check fails the run.
+//! row per accepted submission (none lost), one task per new customer with every return
+//! counted on it (the bench runs well within the follow-up window), the round-robin deal even,
+//! the channel's tags on every customer. Any failed submission or check fails the run.
 //!
 //! For scale, the same database then runs a bare single-row `INSERT` + `COMMIT` loop, on one
 //! connection and on `--concurrency` connections: what the server and disk can commit at all.
@@ -325,6 +326,11 @@ async fn bench(
             visitors: u64::try_from(visitor_count).unwrap_or(u64::MAX),
             accepted,
             tasks: if args.policy == Policy::Pool {
+                0
+            } else {
+                created
+            },
+            visits: if args.policy == Policy::Pool {
                 0
             } else {
                 accepted
@@ -717,7 +723,10 @@ async fn submit(shared: &Shared, visit: Visit, since: Instant) -> Answer {
 struct Expected {
     visitors: u64,
     accepted: u64,
+    /// Tasks: one per new customer.
     tasks: u64,
+    /// Visits counted on the tasks: one per accepted submission.
+    visits: u64,
     created: u64,
     tags_per_customer: u64,
 }
@@ -751,6 +760,10 @@ async fn check(
         "SELECT COUNT(*) FROM tasks WHERE tenant_id = {tenant}"
     ))
     .await?;
+    let visits = count(format!(
+        "SELECT COALESCE(SUM(visits), 0) FROM tasks WHERE tenant_id = {tenant}"
+    ))
+    .await?;
     let links = count(format!(
         "SELECT COUNT(*) FROM customer_tags WHERE tenant_id = {tenant}"
     ))
@@ -771,6 +784,7 @@ async fn check(
     expect("created captures", created, expected.created);
     expect("created captures vs visitors", created, expected.visitors);
     expect("tasks", tasks, expected.tasks);
+    expect("visits counted on tasks", visits, expected.visits);
     expect(
         "channel tag links",
         links,
@@ -783,13 +797,15 @@ async fn check(
     }
     Ok(format!(
         "{} customers for {} visitors, {duplicated} duplicated, {} capture rows for {} \
-         accepted submissions ({} lost), {} tasks, owners' counts within {spread}",
+         accepted submissions ({} lost), {} tasks counting {} visits, owners' counts within \
+         {spread}",
         group(customers),
         group(expected.visitors),
         group(captures),
         group(expected.accepted),
         expected.accepted.saturating_sub(captures),
-        group(tasks)
+        group(tasks),
+        group(visits)
     ))
 }
 
