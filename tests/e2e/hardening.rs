@@ -141,8 +141,9 @@ async fn a_database_outage_is_503_with_retry_after_and_service_resumes() {
                 }
                 let key = format!("outage-{w}-{i}");
                 let body = form(scene, &format!("访客{w}"));
+                let started = Instant::now();
                 let answer = submit(app, visitor, &body, &key).await;
-                answers.push((visitor, key, body, answer));
+                answers.push((visitor, key, body, answer, started.elapsed()));
             }
             answers
         }
@@ -156,7 +157,7 @@ async fn a_database_outage_is_503_with_retry_after_and_service_resumes() {
     let (answers, ()) = tokio::join!(join_all(workers), cut);
     let answers: Vec<_> = answers.into_iter().flatten().collect();
     let mut refused = Vec::new();
-    for (visitor, key, body, answer) in answers.iter() {
+    for (visitor, key, body, answer, took) in answers.iter() {
         if answer.status.is_success() {
             continue;
         }
@@ -166,6 +167,8 @@ async fn a_database_outage_is_503_with_retry_after_and_service_resumes() {
             answer.status,
             answer.text
         );
+        // Refused within the pool's 3 s wait (plus slack), with no second wait to release.
+        assert!(*took < Duration::from_millis(4_500), "{key} took {took:?}");
         refused.push((visitor, key, body));
     }
     assert!(

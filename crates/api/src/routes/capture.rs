@@ -377,7 +377,7 @@ pub async fn submit_capture(
                 Ok(claim) => claim,
                 Err(err) => {
                     // The claim may have been written before the connection broke.
-                    release_claim(state.clone(), key).await;
+                    release_claim(state.clone(), key);
                     return Err(err.into());
                 }
             };
@@ -411,7 +411,7 @@ pub async fn submit_capture(
     if outcome.is_err()
         && let Some(key) = key
     {
-        release_claim(state.clone(), key).await;
+        release_claim(state.clone(), key);
     }
     let captured = outcome?;
     if let Some(notice) = captured.notice {
@@ -420,23 +420,23 @@ pub async fn submit_capture(
     Ok(result_response(captured.result, false))
 }
 
-/// Gives up the claim of a failed submission so that its retry can run. When the database is
-/// what failed, the release is retried in the background until it answers: otherwise the retry
-/// would wait for the claim to be abandoned (a minute).
-async fn release_claim(state: web::Data<AppState>, key: IdempotencyKey) {
-    if idempotency::release(&state.db, &key).await.is_ok() {
-        return;
-    }
-    tracing::warn!("could not release an idempotency key; retrying in the background");
+/// Gives up the claim of a failed submission so that its retry can run. The release runs in
+/// the background, so that a request that failed because the database did is answered at once
+/// rather than after another wait for a connection; it is retried until the database answers,
+/// as otherwise the retry would wait for the claim to be abandoned (a minute).
+fn release_claim(state: web::Data<AppState>, key: IdempotencyKey) {
     actix_web::rt::spawn(async move {
         let deadline = tokio::time::Instant::now() + RELEASE_RETRY_FOR;
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(RELEASE_RETRY_EVERY).await;
-            if idempotency::release(&state.db, &key).await.is_ok() {
-                return;
+        loop {
+            match idempotency::release(&state.db, &key).await {
+                Ok(()) => return,
+                Err(err) if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!(error = %err, "gave up releasing an idempotency key; it is taken over once abandoned");
+                    return;
+                }
+                Err(_) => tokio::time::sleep(RELEASE_RETRY_EVERY).await,
             }
         }
-        tracing::warn!("gave up releasing an idempotency key; it is taken over once abandoned");
     });
 }
 
