@@ -23,6 +23,16 @@ use crate::error::{DomainError, DomainResult, FieldIssue};
 use crate::ids::{ChannelId, StaffId, TagGroupId, TagId, TenantId};
 use crate::names::{checked_name, display_name};
 
+mod config;
+mod public;
+
+use config::{Config, text_issue};
+#[cfg(test)]
+use public::parse_qr_scene;
+use public::view_field;
+pub(crate) use public::{OpenChannel, open};
+pub use public::{capture_form, channel_qr_scene};
+
 /// Longest scene WeChat accepts on an unlimited mini-program code, prefix included.
 pub const QR_SCENE_MAX: usize = 32;
 /// Longest channel name, in characters.
@@ -195,36 +205,8 @@ pub fn qr_scene(tenant: TenantId, scene: &str) -> String {
     format!("{tenant}.{scene}")
 }
 
-/// Splits a qualified scene into tenant and channel scene.
-fn parse_qr_scene(qualified: &str) -> Option<(TenantId, &str)> {
-    let (tenant, scene) = qualified.split_once('.')?;
-    if !tenant.bytes().all(|b| b.is_ascii_digit()) || scene.is_empty() {
-        return None;
-    }
-    let tenant: i64 = tenant.parse().ok().filter(|t| *t > 0)?;
-    Some((TenantId(tenant), scene))
-}
-
 fn scene_char_ok(c: char) -> bool {
     c.is_ascii_alphanumeric() || SCENE_PUNCTUATION.contains(c)
-}
-
-fn text_issue(field: &str, value: &str, max: usize, issues: &mut Vec<FieldIssue>) {
-    if let Err(issue) = checked_name(field, value, max) {
-        issues.push(issue);
-    }
-}
-
-fn policy_staff(policy: &OwnerPolicy) -> Vec<(String, StaffId)> {
-    match policy {
-        OwnerPolicy::Fixed { staff_id } => vec![("owner_policy.staff_id".to_owned(), *staff_id)],
-        OwnerPolicy::RoundRobin { staff_ids } => staff_ids
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("owner_policy.staff_ids[{i}]"), *s))
-            .collect(),
-        OwnerPolicy::Pool => Vec::new(),
-    }
 }
 
 impl FormField {
@@ -273,26 +255,6 @@ pub(crate) fn form_target<'d>(key: &str, defs: &'d [CustomFieldDef]) -> Option<F
             kind: *kind,
             max: *max,
         })
-}
-
-fn view_field(field: &FormField, defs: &[CustomFieldDef]) -> Option<FormFieldView> {
-    let (label, field_type, max_length, options) = match form_target(&field.key, defs)? {
-        FormTarget::Standard { label, kind, max } => (label.to_owned(), kind, Some(max), None),
-        FormTarget::Custom(def) => (
-            def.label.clone(),
-            def.field_type.into(),
-            (def.field_type == FieldType::Text).then_some(custom_fields::TEXT_VALUE_MAX),
-            (!def.options.is_empty()).then(|| def.options.clone()),
-        ),
-    };
-    Some(FormFieldView {
-        key: field.key.clone(),
-        label: field.label.clone().unwrap_or(label),
-        field_type,
-        required: field.required,
-        max_length,
-        options,
-    })
 }
 
 /// Channel management for one tenant's staff.
@@ -583,144 +545,6 @@ impl<'a> Channels<'a> {
         Ok(out)
     }
 
-    async fn check_config(
-        &self,
-        txn: &DatabaseTransaction,
-        config: Config<'_>,
-        issues: &mut Vec<FieldIssue>,
-    ) -> DomainResult<()> {
-        text_issue(
-            "privacy_policy_version",
-            config.privacy_policy_version,
-            32,
-            issues,
-        );
-        if let Some(url) = config.privacy_policy_url {
-            let url = url.trim();
-            if url.chars().count() > 512
-                || !(url.starts_with("https://") || url.starts_with("http://"))
-            {
-                issues.push(FieldIssue::new(
-                    "privacy_policy_url",
-                    "url",
-                    "must be an http(s) URL of at most 512 characters",
-                ));
-            }
-        }
-        if let (Some(start), Some(end)) = (config.starts_at, config.ends_at)
-            && end <= start
-        {
-            issues.push(FieldIssue::new(
-                "ends_at",
-                "range",
-                "must be after starts_at",
-            ));
-        }
-        self.check_tags(txn, config.default_tag_ids, issues).await?;
-        self.check_policy(txn, config.owner_policy, issues).await?;
-        let defs = custom_fields::list(txn, self.tenant).await?;
-        if config.form.len() > FORM_FIELDS_MAX {
-            issues.push(FieldIssue::new(
-                "form",
-                "length",
-                format!("at most {FORM_FIELDS_MAX} fields"),
-            ));
-        }
-        for (i, field) in config.form.iter().enumerate() {
-            if form_target(&field.key, &defs).is_none() {
-                issues.push(FieldIssue::new(
-                    format!("form[{i}].key"),
-                    "unknown_field",
-                    "must be name, phone, company, industry, region or custom_fields.<key> of a defined custom field",
-                ));
-            } else if config.form[..i].iter().any(|f| f.key == field.key) {
-                issues.push(FieldIssue::new(
-                    format!("form[{i}].key"),
-                    "duplicate",
-                    "the field is already on the form",
-                ));
-            } else if field.key == "name" && !field.required {
-                issues.push(FieldIssue::new(
-                    format!("form[{i}].required"),
-                    "required",
-                    "the name is always required",
-                ));
-            }
-            if let Some(label) = &field.label {
-                text_issue(&format!("form[{i}].label"), label, 32, issues);
-            }
-        }
-        Ok(())
-    }
-
-    async fn check_tags(
-        &self,
-        txn: &DatabaseTransaction,
-        ids: &[TagId],
-        issues: &mut Vec<FieldIssue>,
-    ) -> DomainResult<()> {
-        if ids.len() > DEFAULT_TAGS_MAX {
-            issues.push(FieldIssue::new(
-                "default_tag_ids",
-                "length",
-                format!("at most {DEFAULT_TAGS_MAX} tags"),
-            ));
-            return Ok(());
-        }
-        // The same rules as tagging a customer by hand: known, active, one per exclusive group.
-        Customers::system(self.db, self.tenant)
-            .assignable_tags(txn, ids, "default_tag_ids", issues)
-            .await?;
-        Ok(())
-    }
-
-    async fn check_policy<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        policy: &OwnerPolicy,
-        issues: &mut Vec<FieldIssue>,
-    ) -> DomainResult<()> {
-        if let OwnerPolicy::RoundRobin { staff_ids } = policy
-            && (staff_ids.is_empty() || staff_ids.len() > ROUND_ROBIN_MAX)
-        {
-            issues.push(FieldIssue::new(
-                "owner_policy.staff_ids",
-                "length",
-                format!("list 1 to {ROUND_ROBIN_MAX} staff members"),
-            ));
-            return Ok(());
-        }
-        let named = policy_staff(policy);
-        if named.is_empty() {
-            return Ok(());
-        }
-        let active: Vec<i64> = staff::Entity::find()
-            .select_only()
-            .column(staff::Column::Id)
-            .filter(staff::Column::TenantId.eq(self.tenant.0))
-            .filter(staff::Column::Active.eq(true))
-            .filter(staff::Column::Id.is_in(named.iter().map(|(_, s)| s.0)))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        for (i, (path, id)) in named.iter().enumerate() {
-            if !active.contains(&id.0) {
-                issues.push(FieldIssue::new(
-                    path.clone(),
-                    "unknown_staff",
-                    "no such active staff member",
-                ));
-            } else if named[..i].iter().any(|(_, o)| o == id) {
-                issues.push(FieldIssue::new(
-                    path.clone(),
-                    "duplicate",
-                    "the staff member is already in the list",
-                ));
-            }
-        }
-        Ok(())
-    }
-
     async fn audit<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -741,17 +565,6 @@ impl<'a> Channels<'a> {
         )
         .await
     }
-}
-
-/// The settings shared by create and update, checked together.
-struct Config<'c> {
-    default_tag_ids: &'c [TagId],
-    owner_policy: &'c OwnerPolicy,
-    form: &'c [FormField],
-    privacy_policy_version: &'c str,
-    privacy_policy_url: Option<&'c str>,
-    starts_at: Option<DateTime<Utc>>,
-    ends_at: Option<DateTime<Utc>>,
 }
 
 fn dedup(ids: &[TagId]) -> Vec<TagId> {
@@ -806,114 +619,6 @@ async fn tag_infos<C: ConnectionTrait>(
             )
         })
         .collect())
-}
-
-/// A channel open for captures, with its parsed configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct OpenChannel {
-    pub model: channel::Model,
-    pub tenant: TenantId,
-    pub default_tag_ids: Vec<TagId>,
-    pub owner_policy: OwnerPolicy,
-    pub form: Vec<FormField>,
-}
-
-impl OpenChannel {
-    /// The tenant's custom field definitions when the form has custom fields or `needed` says
-    /// the caller wants them anyway; none otherwise, which saves the query on plain forms.
-    pub(crate) async fn custom_field_defs<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        needed: bool,
-    ) -> DomainResult<Vec<CustomFieldDef>> {
-        if needed || self.form.iter().any(FormField::is_custom) {
-            custom_fields::list(conn, self.tenant).await
-        } else {
-            Ok(Vec::new())
-        }
-    }
-}
-
-/// Finds the channel of a qualified scene and checks that it takes captures now: unknown
-/// scenes (another tenant's included) are missing, paused or out-of-window ones are gone.
-pub(crate) async fn open<C: ConnectionTrait>(
-    conn: &C,
-    qualified: &str,
-    now: DateTime<Utc>,
-) -> DomainResult<OpenChannel> {
-    let (tenant, scene) = parse_qr_scene(qualified).ok_or(DomainError::NotFound("channel"))?;
-    let model = channel::Entity::find()
-        .filter(channel::Column::TenantId.eq(tenant.0))
-        .filter(channel::Column::Scene.eq(scene))
-        .one(conn)
-        .await?
-        .ok_or(DomainError::NotFound("channel"))?;
-    let closed = |detail: &str| DomainError::Gone {
-        code: "channel_inactive",
-        detail: detail.to_owned(),
-    };
-    if !model.active {
-        return Err(closed("this channel is paused and takes no captures"));
-    }
-    if model.starts_at.is_some_and(|s| now < s) {
-        return Err(closed("this channel has not opened yet"));
-    }
-    if model.ends_at.is_some_and(|e| now >= e) {
-        return Err(closed("this channel has closed"));
-    }
-    Ok(OpenChannel {
-        tenant,
-        default_tag_ids: parse_json(&model.default_tag_ids),
-        owner_policy: parse_policy(&model.owner_policy),
-        form: normalised_form(&parse_json::<Vec<FormField>>(&model.form)),
-        model,
-    })
-}
-
-/// The public form of a scene; counts the scan.
-pub async fn capture_form(db: &DatabaseConnection, qualified: &str) -> DomainResult<CaptureForm> {
-    let open = open(db, qualified, Utc::now()).await?;
-    let defs = open.custom_field_defs(db, false).await?;
-    let tenant_name = tenant::Entity::find_by_id(open.tenant.0)
-        .one(db)
-        .await?
-        .map(|t| t.name)
-        .unwrap_or_default();
-    channel::Entity::update_many()
-        .col_expr(
-            channel::Column::Scans,
-            Expr::col(channel::Column::Scans).add(1),
-        )
-        .filter(channel::Column::Id.eq(open.model.id))
-        .exec(db)
-        .await?;
-    Ok(CaptureForm {
-        scene: qualified.to_owned(),
-        fields: open
-            .form
-            .iter()
-            .filter_map(|f| view_field(f, &defs))
-            .collect(),
-        channel_name: open.model.name,
-        tenant_name,
-        privacy_policy_version: open.model.privacy_policy_version,
-        privacy_policy_url: open.model.privacy_policy_url,
-        ends_at: open.model.ends_at,
-    })
-}
-
-/// The qualified scene of a channel, for its mini-program code.
-pub async fn channel_qr_scene(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-    id: ChannelId,
-) -> DomainResult<String> {
-    let model = channel::Entity::find_by_id(id.0)
-        .filter(channel::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("channel"))?;
-    Ok(qr_scene(tenant, &model.scene))
 }
 
 #[cfg(test)]

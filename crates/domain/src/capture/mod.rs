@@ -1,0 +1,447 @@
+//! Scan-to-record (扫码即录入): a visitor submits a channel's form and is recorded once.
+//!
+//! One transaction per capture: find the customer the visitor already is (same unionid, else
+//! openid, else phone), or create one; fill empty fields without overwriting what staff
+//! entered; add the channel's tags; give an owner by the channel's policy; record the visit,
+//! the consent, an outbox event and the owner's task. Unique indexes on phone, openid and
+//! unionid settle races between concurrent first captures: the loser retries and merges.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::audit::{self, Actor, AuditEntry};
+use crate::channels::{self, FormField, FormTarget, OpenChannel, OwnerPolicy};
+use crate::custom_fields::{self, CustomFieldDef};
+use crate::customers::{self, CustomerTag, Customers, PhoneNumber, TagSource};
+use crate::data_version;
+use crate::entities::{
+    capture, channel, channel_owner_turn, customer, customer_field_value, domain_event, staff,
+};
+use crate::error::{DomainError, DomainResult, FieldIssue};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::ids::{CaptureId, ChannelId, CustomerId, StaffId, TaskId, TenantId};
+use crate::names::checked_name;
+use crate::tasks::{self, NewTask, TaskKind};
+use crate::visitors::Visitor;
+
+mod check;
+mod dedupe;
+mod owner;
+mod records;
+
+use check::{Checked, check};
+use dedupe::{Merge, Target, find_existing, merge};
+use owner::{pick_owner, staff_row};
+pub use records::customer_captures;
+
+/// Attempts at the capture transaction when a concurrent capture wins a unique index or a
+/// deadlock is detected.
+const ATTEMPTS: usize = 4;
+
+/// What the visitor submitted.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The qualified scene from the mini-program code.
+    pub scene: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub industry: Option<String>,
+    pub region: Option<String>,
+    pub custom_fields: Map<String, Value>,
+    /// A phone number WeChat verified (from a `getPhoneNumber` code); wins over `phone`.
+    pub verified_phone: Option<String>,
+    pub consent: Consent,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub accepted: bool,
+    pub policy_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Merged,
+}
+
+/// Which identity found the existing customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    Unionid,
+    Openid,
+    Phone,
+}
+
+impl MatchedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            MatchedBy::Unionid => "unionid",
+            MatchedBy::Openid => "openid",
+            MatchedBy::Phone => "phone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnerInfo {
+    pub id: StaffId,
+    pub display_name: String,
+}
+
+/// The answer to a capture, stored for idempotent replays.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaptureResult {
+    pub capture_id: CaptureId,
+    pub customer_id: CustomerId,
+    pub outcome: Outcome,
+    pub matched_by: Option<MatchedBy>,
+    pub owner: Option<OwnerInfo>,
+    pub tags: Vec<CustomerTag>,
+    pub captured_at: DateTime<Utc>,
+}
+
+/// A message to send to the owner once the capture is committed.
+#[derive(Debug, Clone)]
+pub struct TaskNotice {
+    pub task_id: TaskId,
+    pub owner_openid: String,
+    pub channel_name: String,
+    pub customer_name: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub result: CaptureResult,
+    pub notice: Option<TaskNotice>,
+}
+
+/// A submitted value that differs from what the record already held; the record keeps its
+/// value, the capture keeps this one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Conflict {
+    pub field: String,
+    pub submitted: Value,
+}
+
+/// A visit as staff see it on the customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureRecord {
+    pub id: CaptureId,
+    pub channel_id: ChannelId,
+    pub channel_name: String,
+    pub outcome: Outcome,
+    pub matched_by: Option<MatchedBy>,
+    pub consent_policy_version: String,
+    pub consented_at: DateTime<Utc>,
+    pub conflicts: Vec<Conflict>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records the visitor's submission; see the module documentation. With `key`, the answer
+/// is stored for replays in the same transaction.
+pub async fn submit(
+    db: &DatabaseConnection,
+    visitor: &Visitor,
+    submission: &Submission,
+    key: Option<&IdempotencyKey>,
+    follow_up_window: chrono::Duration,
+) -> DomainResult<Captured> {
+    let open = channels::open(db, &submission.scene, Utc::now()).await?;
+    // A submission naming custom fields needs the definitions even on a form without any,
+    // to tell an unknown field from one the form does not ask for.
+    let defs = open
+        .custom_field_defs(db, !submission.custom_fields.is_empty())
+        .await?;
+    let checked = check(&open, &defs, submission).map_err(customers::rejected)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = record(db, &open, visitor, &checked, key, follow_up_window).await;
+        match outcome {
+            Ok(Some(captured)) => return Ok(captured),
+            Ok(None) if attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "the customer changed while capturing; retrying");
+            }
+            Err(err) if attempt < ATTEMPTS && retryable(&err) => {
+                tracing::debug!(attempt, error = %err, "capture lost a race; retrying");
+            }
+            Ok(None) => {
+                return Err(DomainError::Conflict(
+                    "the customer kept changing while the capture was recorded; retry".to_owned(),
+                ));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Whether a failed attempt may succeed when run again: a concurrent capture took the phone
+/// or identity first (the retry merges into it), or the database broke a deadlock.
+fn retryable(err: &DomainError) -> bool {
+    match err {
+        DomainError::Taken { code, .. } => {
+            matches!(*code, "phone_taken" | "customer_identity_taken")
+        }
+        DomainError::Database(db) => {
+            let message = db.to_string();
+            message.contains("Deadlock") || message.contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
+/// One attempt at recording the capture; `None` when the customer found before the
+/// transaction changed before it could be locked, and the attempt must start over.
+///
+/// The reads that need no lock (who the visitor already is, who the owner will be) happen
+/// before the transaction, and the round-robin turn is taken in a statement of its own, so
+/// that concurrent captures never wait for each other's commits: the transaction holds row
+/// locks only on its own customer, plus the tenant's data version for its last statement.
+async fn record(
+    db: &DatabaseConnection,
+    open: &OpenChannel,
+    visitor: &Visitor,
+    checked: &Checked,
+    key: Option<&IdempotencyKey>,
+    follow_up_window: chrono::Duration,
+) -> DomainResult<Option<Captured>> {
+    let tenant = open.tenant;
+    let channel_id = ChannelId(open.model.id);
+    let now = Utc::now();
+    let existing = find_existing(db, tenant, visitor, checked.phone.as_ref()).await?;
+    let owner = match existing.as_ref().and_then(|(found, ..)| found.owner_id) {
+        Some(owner) => staff_row(db, tenant, StaffId(owner)).await?,
+        None => pick_owner(db, open).await?,
+    };
+
+    let txn = db.begin().await?;
+    let (customer, outcome, matched_by, conflicts) = match existing {
+        None => {
+            let inserted = customer::Entity::insert(customer::ActiveModel {
+                tenant_id: Set(tenant.0),
+                name: Set(checked.name.clone()),
+                phone: Set(checked.phone.as_ref().map(|p| p.as_str().to_owned())),
+                phone_index: Set(checked.phone.as_ref().map(|p| p.as_str().to_owned())),
+                company: Set(checked.company.clone()),
+                industry: Set(checked.industry.clone()),
+                region: Set(checked.region.clone()),
+                owner_id: Set(owner.as_ref().map(|o| o.id)),
+                source_channel_id: Set(Some(channel_id.0)),
+                project_stage: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                last_active_at: Set(Some(now)),
+                openid: Set(Some(visitor.openid.clone())),
+                unionid: Set(visitor.unionid.clone()),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?;
+            let id = CustomerId(inserted.last_insert_id);
+            let values: Vec<(i64, Vec<String>)> = checked
+                .custom
+                .iter()
+                .map(|(def, values, _)| (def.id.0, values.clone()))
+                .collect();
+            customers::write_field_values(&txn, tenant, id, &values).await?;
+            let target = Target {
+                id: id.0,
+                name: checked.name.clone(),
+            };
+            (target, Outcome::Created, None, Vec::new())
+        }
+        Some((found, matched_by, identity)) => {
+            // Lock it: concurrent captures of one person then merge one after the other.
+            let locked = customer::Entity::find_by_id(found.id)
+                .filter(customer::Column::DeletedAt.is_null())
+                .lock_exclusive()
+                .one(&txn)
+                .await?;
+            let Some(locked) = locked.filter(|l| l.owner_id == found.owner_id) else {
+                // Deleted or given another owner since it was read.
+                return Ok(None);
+            };
+            let target = Target {
+                id: locked.id,
+                name: locked.name.clone(),
+            };
+            let new_owner = owner.as_ref().filter(|_| locked.owner_id.is_none());
+            let conflicts = merge(
+                &txn,
+                tenant,
+                locked,
+                Merge {
+                    visitor,
+                    identity,
+                    checked,
+                    owner: new_owner.map(|o| StaffId(o.id)),
+                    now,
+                },
+            )
+            .await?;
+            (target, Outcome::Merged, Some(matched_by), conflicts)
+        }
+    };
+    let id = CustomerId(customer.id);
+
+    let system = Customers::system(db, tenant);
+    let mut ignored = Vec::new();
+    let tags = system
+        .assignable_tags(&txn, &open.default_tag_ids, "default_tag_ids", &mut ignored)
+        .await?;
+    let reason = format!("captured through channel {}", open.model.name);
+    system
+        .attach_all(
+            &txn,
+            id,
+            &tags,
+            TagSource::Channel,
+            Some(&reason),
+            None,
+            outcome == Outcome::Created,
+        )
+        .await?;
+
+    let outcome_name = match outcome {
+        Outcome::Created => "created",
+        Outcome::Merged => "merged",
+    };
+    let capture_id = capture::Entity::insert(capture::ActiveModel {
+        tenant_id: Set(tenant.0),
+        channel_id: Set(channel_id.0),
+        customer_id: Set(id.0),
+        visitor_id: Set(visitor.id.0),
+        outcome: Set(outcome_name.to_owned()),
+        matched_by: Set(matched_by.map(|m| m.as_str().to_owned())),
+        conflicts: Set(serde_json::to_string(&conflicts).unwrap_or_else(|_| "[]".to_owned())),
+        consent_policy_version: Set(checked.policy_version.clone()),
+        consented_at: Set(now),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?
+    .last_insert_id;
+    let details = serde_json::json!({
+        "capture_id": capture_id,
+        "channel_id": channel_id.0,
+        "outcome": outcome_name,
+        "matched_by": matched_by.map(MatchedBy::as_str),
+        "owner_id": owner.as_ref().map(|o| o.id),
+    });
+    domain_event::Entity::insert(domain_event::ActiveModel {
+        tenant_id: Set(tenant.0),
+        kind: Set("customer.captured".to_owned()),
+        customer_id: Set(Some(id.0)),
+        payload: Set(details.to_string()),
+        created_at: Set(now),
+        processed_at: Set(None),
+        ..Default::default()
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        AuditEntry {
+            tenant_id: Some(tenant),
+            actor: Actor::Visitor(visitor.id),
+            action: "customer.captured",
+            target_type: "customer",
+            target_id: Some(id.to_string()),
+            details: Some(details),
+        },
+    )
+    .await?;
+    let tags = customers::load_tags(&txn, &[id.0])
+        .await?
+        .remove(&id.0)
+        .unwrap_or_default();
+
+    let notice = match &owner {
+        Some(owner) if owner.active => {
+            let counted = match outcome {
+                Outcome::Created => None,
+                // A zero window counts nothing: every return is a task of its own.
+                Outcome::Merged if follow_up_window.is_zero() => None,
+                Outcome::Merged => {
+                    tasks::count_visit(
+                        &txn,
+                        tenant,
+                        StaffId(owner.id),
+                        id,
+                        now.checked_sub_signed(follow_up_window).unwrap_or(now),
+                        now,
+                    )
+                    .await?
+                }
+            };
+            match counted {
+                // The owner already has a task (and had a message) about this customer.
+                Some(_) => None,
+                None => {
+                    let (kind, title) = match outcome {
+                        Outcome::Created => (
+                            TaskKind::NewCustomer,
+                            format!("New customer from {}", open.model.name),
+                        ),
+                        Outcome::Merged => (
+                            TaskKind::RepeatVisit,
+                            format!("Returning customer from {}", open.model.name),
+                        ),
+                    };
+                    let task_id = tasks::create(
+                        &txn,
+                        NewTask {
+                            tenant,
+                            assignee: StaffId(owner.id),
+                            kind,
+                            title: &title,
+                            customer: Some(id),
+                            channel: Some(channel_id),
+                        },
+                    )
+                    .await?;
+                    Some(TaskNotice {
+                        task_id,
+                        owner_openid: owner.openid.clone(),
+                        channel_name: open.model.name.clone(),
+                        customer_name: customer.name.clone(),
+                        at: now,
+                    })
+                }
+            }
+        }
+        _ => None,
+    };
+    let result = CaptureResult {
+        capture_id: CaptureId(capture_id),
+        customer_id: id,
+        outcome,
+        matched_by,
+        owner: owner.map(|o| OwnerInfo {
+            id: StaffId(o.id),
+            display_name: o.display_name,
+        }),
+        tags,
+        captured_at: now,
+    };
+    if let Some(key) = key {
+        let stored = serde_json::to_string(&result)
+            .map_err(|e| DomainError::Conflict(format!("capture result not storable: {e}")))?;
+        idempotency::complete(&txn, key, &stored).await?;
+    }
+    data_version::bump(&txn, tenant).await?;
+    txn.commit().await?;
+    Ok(Some(Captured { result, notice }))
+}

@@ -1,0 +1,51 @@
+//! The staff's view of a customer's captures: each visit, the consent given, and the
+//! submitted values the record did not take.
+
+use super::*;
+
+/// The captures of a customer the viewer can see, newest first.
+pub async fn customer_captures(
+    db: &DatabaseConnection,
+    viewer: customers::Viewer,
+    id: CustomerId,
+) -> DomainResult<Vec<CaptureRecord>> {
+    Customers::new(db, viewer).get(id).await?;
+    let rows = capture::Entity::find()
+        .filter(capture::Column::TenantId.eq(viewer.tenant.0))
+        .filter(capture::Column::CustomerId.eq(id.0))
+        .order_by_desc(capture::Column::Id)
+        .limit(200)
+        .all(db)
+        .await?;
+    let names: std::collections::HashMap<i64, String> = channel::Entity::find()
+        .filter(channel::Column::TenantId.eq(viewer.tenant.0))
+        .filter(channel::Column::Id.is_in(rows.iter().map(|r| r.channel_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| CaptureRecord {
+            id: CaptureId(r.id),
+            channel_id: ChannelId(r.channel_id),
+            channel_name: names.get(&r.channel_id).cloned().unwrap_or_default(),
+            outcome: if r.outcome == "created" {
+                Outcome::Created
+            } else {
+                Outcome::Merged
+            },
+            matched_by: match r.matched_by.as_deref() {
+                Some("unionid") => Some(MatchedBy::Unionid),
+                Some("openid") => Some(MatchedBy::Openid),
+                Some("phone") => Some(MatchedBy::Phone),
+                _ => None,
+            },
+            consent_policy_version: r.consent_policy_version,
+            consented_at: r.consented_at,
+            conflicts: serde_json::from_str(&r.conflicts).unwrap_or_default(),
+            created_at: r.created_at,
+        })
+        .collect())
+}

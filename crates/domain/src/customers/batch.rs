@@ -1,0 +1,284 @@
+//! Batch tagging: adding and removing tags on up to [`BATCH_MAX_IDS`] customers, or on up to
+//! [`BATCH_MAX_MATCHES`] matches of a filter, in one transaction (all or nothing).
+
+use super::*;
+
+impl<'a> Customers<'a> {
+    /// Adds and removes tags on many customers in one transaction: either every change is
+    /// made or none is.
+    pub async fn batch_tags(&self, batch: BatchTagging) -> DomainResult<BatchOutcome> {
+        let mut issues = Vec::new();
+        let note = batch
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        let txn = self.db.begin().await?;
+        let add = self
+            .assignable_tags(&txn, &batch.add, "add", &mut issues)
+            .await?;
+        let remove = self
+            .known_tags(&txn, &batch.remove, "remove", &mut issues)
+            .await?;
+        for (i, tag) in batch.remove.iter().enumerate() {
+            if batch.add.contains(tag) {
+                issues.push(FieldIssue::new(
+                    format!("remove[{i}]"),
+                    "contradictory",
+                    "a tag cannot be added and removed at once",
+                ));
+            }
+        }
+        if !issues.is_empty() {
+            let code = if issues.iter().any(|i| i.code == "archived") {
+                "tag_archived"
+            } else {
+                "validation_failed"
+            };
+            return Err(DomainError::Rejected { code, issues });
+        }
+        let customers: Vec<i64> = match &batch.target {
+            BatchTarget::Ids(ids) if ids.len() > BATCH_MAX_IDS => {
+                return Err(DomainError::field(
+                    "customer_ids",
+                    "length",
+                    format!("at most {BATCH_MAX_IDS} customers per batch"),
+                ));
+            }
+            BatchTarget::Ids(ids) => {
+                let visible = self.visible_ids(&txn, ids).await?;
+                for (i, id) in ids.iter().enumerate() {
+                    if !visible.contains(&id.0) {
+                        issues.push(FieldIssue::new(
+                            format!("customer_ids[{i}]"),
+                            "unknown_customer",
+                            "no such customer",
+                        ));
+                    }
+                }
+                if !issues.is_empty() {
+                    return Err(rejected(issues));
+                }
+                let mut unique: Vec<i64> = ids.iter().map(|c| c.0).collect();
+                unique.sort_unstable();
+                unique.dedup();
+                unique
+            }
+            BatchTarget::Filter(filter) => {
+                let resolved = search::resolve(&txn, self.tenant(), filter).await.map_err(
+                    |err| match err {
+                        DomainError::Rejected { code, issues } => DomainError::Rejected {
+                            code,
+                            issues: issues
+                                .into_iter()
+                                .map(|i| FieldIssue {
+                                    field: format!("filter.{}", i.field),
+                                    ..i
+                                })
+                                .collect(),
+                        },
+                        other => other,
+                    },
+                )?;
+                let total = search::count(&txn, &self.viewer, &resolved).await?;
+                if total > BATCH_MAX_MATCHES {
+                    return Err(DomainError::Rejected {
+                        code: "too_many_customers",
+                        issues: vec![FieldIssue::new(
+                            "filter",
+                            "too_many_customers",
+                            format!(
+                                "the filter matches {total} customers; a batch may change at most {BATCH_MAX_MATCHES}"
+                            ),
+                        )],
+                    });
+                }
+                let mut ids = search::all_ids(&txn, &self.viewer, &resolved).await?;
+                ids.sort_unstable();
+                ids
+            }
+        };
+        // Lock the customers first, in primary-key order so concurrent batches queue instead
+        // of deadlocking; a second batch on the same customers then sees the first one's links.
+        for chunk in customers.chunks(CHUNK) {
+            customer::Entity::find()
+                .select_only()
+                .column(customer::Column::Id)
+                .filter(customer::Column::TenantId.eq(self.tenant().0))
+                .filter(customer::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(customer::Column::Id)
+                .lock_exclusive()
+                .into_tuple::<i64>()
+                .all(&txn)
+                .await?;
+        }
+        let mut outcome = BatchOutcome {
+            matched: customers.len() as u64,
+            added: 0,
+            removed: 0,
+        };
+        for chunk in customers.chunks(CHUNK) {
+            for tag in &remove {
+                outcome.removed += self.detach_many(&txn, chunk, *tag, note.as_deref()).await?;
+            }
+            for tag in &add {
+                outcome.added += self.attach_many(&txn, chunk, tag, note.as_deref()).await?;
+            }
+        }
+        if outcome.added + outcome.removed > 0 {
+            customer::Entity::update_many()
+                .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(customer::Column::TenantId.eq(self.tenant().0))
+                .filter(customer::Column::Id.is_in(customers.iter().copied()))
+                .exec(&txn)
+                .await?;
+            data_version::bump(&txn, self.tenant()).await?;
+        }
+        txn.commit().await?;
+        Ok(outcome)
+    }
+
+    pub(super) async fn visible_ids(
+        &self,
+        txn: &DatabaseTransaction,
+        ids: &[CustomerId],
+    ) -> DomainResult<HashSet<i64>> {
+        let mut query = customer::Entity::find()
+            .select_only()
+            .column(customer::Column::Id)
+            .filter(customer::Column::TenantId.eq(self.tenant().0))
+            .filter(customer::Column::DeletedAt.is_null())
+            .filter(customer::Column::Id.is_in(ids.iter().map(|c| c.0)));
+        if !self.viewer.sees_all {
+            query = query.filter(customer::Column::OwnerId.eq(self.viewer.staff.0));
+        }
+        Ok(query
+            .into_tuple::<i64>()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// The other tags of `tag`'s group.
+    pub(super) async fn group_siblings(
+        &self,
+        txn: &DatabaseTransaction,
+        tag: &Assignable,
+    ) -> DomainResult<Vec<i64>> {
+        Ok(tag::Entity::find()
+            .select_only()
+            .column(tag::Column::Id)
+            .filter(tag::Column::TenantId.eq(self.tenant().0))
+            .filter(tag::Column::GroupId.eq(tag.group_id))
+            .filter(tag::Column::Id.ne(tag.id))
+            .into_tuple::<i64>()
+            .all(txn)
+            .await?)
+    }
+
+    /// Links `tag` to every customer of `chunk` that lacks it; returns how many links were made.
+    pub(super) async fn attach_many(
+        &self,
+        txn: &DatabaseTransaction,
+        chunk: &[i64],
+        tag: &Assignable,
+        note: Option<&str>,
+    ) -> DomainResult<u64> {
+        if tag.exclusive {
+            let siblings = self.group_siblings(txn, tag).await?;
+            for sibling in siblings {
+                self.detach_many(txn, chunk, sibling, note).await?;
+            }
+        }
+        let have: HashSet<i64> = customer_tag::Entity::find()
+            .select_only()
+            .column(customer_tag::Column::CustomerId)
+            .filter(customer_tag::Column::TagId.eq(tag.id))
+            .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().copied()))
+            .into_tuple::<i64>()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect();
+        let missing: Vec<i64> = chunk
+            .iter()
+            .copied()
+            .filter(|c| !have.contains(c))
+            .collect();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        customer_tag::Entity::insert_many(missing.iter().map(|&customer| {
+            customer_tag::ActiveModel {
+                customer_id: Set(customer),
+                tag_id: Set(tag.id),
+                tenant_id: Set(self.tenant().0),
+                source: Set(TagSource::Manual.as_str().to_owned()),
+                reason: Set(None),
+                assigned_by: Set(self.actor.map(|a| a.0)),
+                created_at: Set(now),
+            }
+        }))
+        .exec(txn)
+        .await?;
+        self.history_many(txn, &missing, tag.id, "add", note)
+            .await?;
+        Ok(missing.len() as u64)
+    }
+
+    /// Unlinks `tag` from the customers of `chunk` that carry it; returns how many.
+    pub(super) async fn detach_many(
+        &self,
+        txn: &DatabaseTransaction,
+        chunk: &[i64],
+        tag: i64,
+        note: Option<&str>,
+    ) -> DomainResult<u64> {
+        let have: Vec<i64> = customer_tag::Entity::find()
+            .select_only()
+            .column(customer_tag::Column::CustomerId)
+            .filter(customer_tag::Column::TagId.eq(tag))
+            .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().copied()))
+            .into_tuple::<i64>()
+            .all(txn)
+            .await?;
+        if have.is_empty() {
+            return Ok(0);
+        }
+        customer_tag::Entity::delete_many()
+            .filter(customer_tag::Column::TagId.eq(tag))
+            .filter(customer_tag::Column::CustomerId.is_in(have.iter().copied()))
+            .exec(txn)
+            .await?;
+        self.history_many(txn, &have, tag, "remove", note).await?;
+        Ok(have.len() as u64)
+    }
+
+    pub(super) async fn history_many(
+        &self,
+        txn: &DatabaseTransaction,
+        customers: &[i64],
+        tag: i64,
+        action: &str,
+        note: Option<&str>,
+    ) -> DomainResult<()> {
+        let now = Utc::now();
+        tag_history::Entity::insert_many(customers.iter().map(|&customer| {
+            tag_history::ActiveModel {
+                tenant_id: Set(self.tenant().0),
+                customer_id: Set(customer),
+                tag_id: Set(tag),
+                action: Set(action.to_owned()),
+                source: Set(TagSource::Manual.as_str().to_owned()),
+                actor_id: Set(self.actor.map(|a| a.0)),
+                note: Set(note.map(str::to_owned)),
+                created_at: Set(now),
+                ..Default::default()
+            }
+        }))
+        .exec(txn)
+        .await?;
+        Ok(())
+    }
+}

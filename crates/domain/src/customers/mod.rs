@@ -1,0 +1,700 @@
+//! Customers: one record per person per tenant, their custom field values, and the tags they
+//! carry with the history of every tag change.
+//!
+//! Every operation goes through [`Customers`], built for a [`Viewer`]: admins and managers see
+//! the whole tenant, sales reps only the customers they own. A customer the viewer may not see
+//! is reported exactly like a missing one.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::audit::{self, Actor, AuditEntry};
+use crate::custom_fields::{self, CustomFieldDef};
+use crate::data_version;
+use crate::entities::{
+    customer, customer_field_value, customer_tag, staff, tag, tag_group, tag_history,
+};
+use crate::error::{DomainError, DomainResult, FieldIssue};
+use crate::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
+use crate::names::checked_name;
+use crate::search::{self, Filter};
+
+/// Most tags given when creating a customer.
+mod batch;
+mod fields;
+mod phone;
+mod tagging;
+
+pub(crate) use fields::write_field_values;
+use fields::{load_field_values, validate_custom_fields};
+pub use phone::PhoneNumber;
+
+pub const INITIAL_TAGS_MAX: usize = 50;
+/// Longest customer name, in characters.
+pub const CUSTOMER_NAME_MAX: usize = 64;
+/// Most customers one batch may name or match.
+pub const BATCH_MAX_IDS: usize = 1_000;
+pub const BATCH_MAX_MATCHES: u64 = 10_000;
+/// Rows per statement when writing many rows.
+const CHUNK: usize = 500;
+
+/// Who is looking: the tenant, the staff member, and whether they see every customer.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    pub tenant: TenantId,
+    pub staff: StaffId,
+    pub sees_all: bool,
+}
+
+/// Where a customer's tag came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagSource {
+    Manual,
+    Api,
+    Channel,
+    Rule,
+    Import,
+}
+
+impl TagSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagSource::Manual => "manual",
+            TagSource::Api => "api",
+            TagSource::Channel => "channel",
+            TagSource::Rule => "rule",
+            TagSource::Import => "import",
+        }
+    }
+
+    /// Whether the system chose the tag on its own (a channel's default tags, later rules)
+    /// rather than a person or a system acting for one. Automatic choices never replace a
+    /// deliberate one in an exclusive group.
+    pub fn is_automatic(self) -> bool {
+        matches!(self, TagSource::Channel | TagSource::Rule)
+    }
+
+    fn parse(s: &str) -> TagSource {
+        match s {
+            "api" => TagSource::Api,
+            "channel" => TagSource::Channel,
+            "rule" => TagSource::Rule,
+            "import" => TagSource::Import,
+            _ => TagSource::Manual,
+        }
+    }
+}
+
+/// A tag on a customer, with why it is there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomerTag {
+    pub tag_id: TagId,
+    pub name: String,
+    pub color: String,
+    pub group_id: TagGroupId,
+    pub group_name: String,
+    pub source: TagSource,
+    pub reason: Option<String>,
+    pub assigned_by: Option<StaffId>,
+    pub assigned_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: String,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub industry: Option<String>,
+    pub region: Option<String>,
+    pub owner_id: Option<StaffId>,
+    pub source_channel_id: Option<i64>,
+    pub project_stage: Option<String>,
+    pub custom_fields: Map<String, Value>,
+    pub tags: Vec<CustomerTag>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_active_at: Option<DateTime<Utc>>,
+    pub last_follow_up_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomer {
+    pub name: String,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub industry: Option<String>,
+    pub region: Option<String>,
+    pub owner_id: Option<StaffId>,
+    pub project_stage: Option<String>,
+    pub custom_fields: Map<String, Value>,
+    pub tag_ids: Vec<TagId>,
+}
+
+/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerPatch {
+    pub name: Option<String>,
+    pub phone: Option<Option<String>>,
+    pub company: Option<Option<String>>,
+    pub industry: Option<Option<String>>,
+    pub region: Option<Option<String>>,
+    pub owner_id: Option<Option<StaffId>>,
+    pub project_stage: Option<Option<String>>,
+    /// Keys given replace their values; a `null` value removes the key.
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TagHistoryEntry {
+    pub id: i64,
+    pub tag_id: TagId,
+    pub tag_name: String,
+    pub action: &'static str,
+    pub source: TagSource,
+    pub actor_id: Option<StaffId>,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which customers a batch applies to.
+#[derive(Debug, Clone)]
+pub enum BatchTarget {
+    Ids(Vec<CustomerId>),
+    Filter(Box<Filter>),
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchTagging {
+    pub add: Vec<TagId>,
+    pub remove: Vec<TagId>,
+    pub target: BatchTarget,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BatchOutcome {
+    pub matched: u64,
+    pub added: u64,
+    pub removed: u64,
+}
+
+pub(crate) fn optional_text(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+    issues: &mut Vec<FieldIssue>,
+) -> Option<String> {
+    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+        issues.push(FieldIssue::new(
+            field,
+            "length",
+            format!("must be at most {max} characters"),
+        ));
+    }
+    value
+}
+
+pub(crate) fn rejected(issues: Vec<FieldIssue>) -> DomainError {
+    DomainError::Rejected {
+        code: "validation_failed",
+        issues,
+    }
+}
+
+/// A tag that may be assigned, with what the exclusive rule needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Assignable {
+    pub(crate) id: i64,
+    group_id: i64,
+    exclusive: bool,
+}
+
+/// Customer operations for one viewer.
+pub struct Customers<'a> {
+    db: &'a DatabaseConnection,
+    viewer: Viewer,
+    /// Who tag links and history rows name; `None` for changes the system makes on its own
+    /// (a visitor's capture, later the rules engine).
+    actor: Option<StaffId>,
+}
+
+impl<'a> Customers<'a> {
+    pub fn new(db: &'a DatabaseConnection, viewer: Viewer) -> Self {
+        Customers {
+            db,
+            viewer,
+            actor: Some(viewer.staff),
+        }
+    }
+
+    /// Operations made by the system itself for `tenant`, seeing every customer.
+    pub(crate) fn system(db: &'a DatabaseConnection, tenant: TenantId) -> Self {
+        Customers {
+            db,
+            viewer: Viewer {
+                tenant,
+                staff: StaffId(0),
+                sees_all: true,
+            },
+            actor: None,
+        }
+    }
+
+    fn tenant(&self) -> TenantId {
+        self.viewer.tenant
+    }
+
+    pub async fn create(&self, new: NewCustomer) -> DomainResult<Customer> {
+        let mut issues = Vec::new();
+        let name = checked_name("name", &new.name, CUSTOMER_NAME_MAX)
+            .map_err(|issue| issues.push(issue))
+            .unwrap_or_default();
+        let phone = match new
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            Some(raw) => PhoneNumber::parse(raw).map_err(|i| issues.push(i)).ok(),
+            None => None,
+        };
+        let company = optional_text("company", new.company, 100, &mut issues);
+        let industry = optional_text("industry", new.industry, 64, &mut issues);
+        let region = optional_text("region", new.region, 64, &mut issues);
+        let project_stage = optional_text("project_stage", new.project_stage, 32, &mut issues);
+        if new.tag_ids.len() > INITIAL_TAGS_MAX {
+            issues.push(FieldIssue::new(
+                "tag_ids",
+                "length",
+                format!("at most {INITIAL_TAGS_MAX} tags"),
+            ));
+        }
+        let owner = match (new.owner_id, self.viewer.sees_all) {
+            (None, true) => None,
+            (None, false) => Some(self.viewer.staff),
+            (Some(owner), _) => Some(owner),
+        };
+        if !self.viewer.sees_all && owner != Some(self.viewer.staff) {
+            issues.push(FieldIssue::new(
+                "owner_id",
+                "forbidden",
+                "sales reps create customers they own",
+            ));
+        }
+        let defs = custom_fields::list(self.db, self.tenant()).await?;
+        let values = validate_custom_fields(&defs, &new.custom_fields, true, &mut issues);
+        let txn = self.db.begin().await?;
+        if let Some(owner) = owner {
+            self.check_owner(&txn, owner, &mut issues).await?;
+        }
+        let tags = self
+            .assignable_tags(&txn, &new.tag_ids, "tag_ids", &mut issues)
+            .await?;
+        if !issues.is_empty() {
+            return Err(rejected(issues));
+        }
+        if let Some(phone) = &phone {
+            self.ensure_phone_free(&txn, phone, None).await?;
+        }
+        let now = Utc::now();
+        let inserted = customer::ActiveModel {
+            tenant_id: Set(self.tenant().0),
+            name: Set(name),
+            phone: Set(phone.as_ref().map(|p| p.as_str().to_owned())),
+            phone_index: Set(phone.as_ref().map(|p| p.as_str().to_owned())),
+            company: Set(company),
+            industry: Set(industry),
+            region: Set(region),
+            owner_id: Set(owner.map(|o| o.0)),
+            source_channel_id: Set(None),
+            project_stage: Set(project_stage),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await;
+        // A concurrent create may take the phone between the check and the insert; the unique
+        // index then answers, and the error converts to the same `phone_taken`.
+        let model = inserted?;
+        let id = CustomerId(model.id);
+        write_field_values(&txn, self.tenant(), id, &values).await?;
+        self.attach_all(&txn, id, &tags, TagSource::Manual, None, None, true)
+            .await?;
+        self.audit(
+            &txn,
+            "customer.created",
+            id,
+            serde_json::json!({"tags": new.tag_ids}),
+        )
+        .await?;
+        data_version::bump(&txn, self.tenant()).await?;
+        txn.commit().await?;
+        self.get(id).await
+    }
+
+    pub async fn get(&self, id: CustomerId) -> DomainResult<Customer> {
+        load(self.db, self.tenant(), &[id.0])
+            .await?
+            .pop()
+            .filter(|c| self.viewer.sees_all || c.owner_id == Some(self.viewer.staff))
+            .ok_or(DomainError::NotFound("customer"))
+    }
+
+    pub async fn update(&self, id: CustomerId, patch: CustomerPatch) -> DomainResult<Customer> {
+        let mut issues = Vec::new();
+        let txn = self.db.begin().await?;
+        let current = self.lock(&txn, id).await?;
+        let mut active: customer::ActiveModel = current.clone().into();
+        if let Some(name) = &patch.name {
+            match checked_name("name", name, CUSTOMER_NAME_MAX) {
+                Ok(name) => active.name = Set(name),
+                Err(issue) => issues.push(issue),
+            }
+        }
+        if let Some(phone) = &patch.phone {
+            let parsed = match phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+                Some(raw) => PhoneNumber::parse(raw).map_err(|i| issues.push(i)).ok(),
+                None => None,
+            };
+            if let Some(phone) = &parsed {
+                self.ensure_phone_free(&txn, phone, Some(id)).await?;
+            }
+            let value = parsed.map(|p| p.as_str().to_owned());
+            active.phone = Set(value.clone());
+            active.phone_index = Set(value);
+        }
+        if let Some(company) = patch.company.clone() {
+            active.company = Set(optional_text("company", company, 100, &mut issues));
+        }
+        if let Some(industry) = patch.industry.clone() {
+            active.industry = Set(optional_text("industry", industry, 64, &mut issues));
+        }
+        if let Some(region) = patch.region.clone() {
+            active.region = Set(optional_text("region", region, 64, &mut issues));
+        }
+        if let Some(stage) = patch.project_stage.clone() {
+            active.project_stage = Set(optional_text("project_stage", stage, 32, &mut issues));
+        }
+        if let Some(owner) = patch.owner_id {
+            if !self.viewer.sees_all {
+                issues.push(FieldIssue::new(
+                    "owner_id",
+                    "forbidden",
+                    "only admins and managers reassign customers",
+                ));
+            } else if let Some(owner) = owner {
+                self.check_owner(&txn, owner, &mut issues).await?;
+            }
+            active.owner_id = Set(owner.map(|o| o.0));
+        }
+        if let Some(changes) = &patch.custom_fields {
+            let defs = custom_fields::list(&txn, self.tenant()).await?;
+            let mut merged = load_field_values(&txn, &defs, &[id.0])
+                .await?
+                .remove(&id.0)
+                .unwrap_or_default();
+            for (key, value) in changes {
+                if value.is_null() {
+                    merged.remove(key);
+                } else {
+                    merged.insert(key.clone(), value.clone());
+                }
+            }
+            let values = validate_custom_fields(&defs, &merged, true, &mut issues);
+            if issues.is_empty() {
+                customer_field_value::Entity::delete_many()
+                    .filter(customer_field_value::Column::CustomerId.eq(id.0))
+                    .exec(&txn)
+                    .await?;
+                write_field_values(&txn, self.tenant(), id, &values).await?;
+            }
+        }
+        if !issues.is_empty() {
+            return Err(rejected(issues));
+        }
+        active.updated_at = Set(Utc::now());
+        active.update(&txn).await?;
+        self.audit(
+            &txn,
+            "customer.updated",
+            id,
+            serde_json::json!({"fields": patch_fields(&patch)}),
+        )
+        .await?;
+        data_version::bump(&txn, self.tenant()).await?;
+        txn.commit().await?;
+        self.get(id).await
+    }
+
+    /// Soft-deletes the customer: it leaves every list, its phone number is free again, and its
+    /// tags are removed (with history rows saying so).
+    pub async fn delete(&self, id: CustomerId) -> DomainResult<()> {
+        let txn = self.db.begin().await?;
+        let current = self.lock(&txn, id).await?;
+        let links = customer_tag::Entity::find()
+            .filter(customer_tag::Column::CustomerId.eq(id.0))
+            .all(&txn)
+            .await?;
+        for link in &links {
+            self.history(
+                &txn,
+                id,
+                link.tag_id,
+                "remove",
+                TagSource::Manual,
+                Some("customer deleted"),
+            )
+            .await?;
+        }
+        customer_tag::Entity::delete_many()
+            .filter(customer_tag::Column::CustomerId.eq(id.0))
+            .exec(&txn)
+            .await?;
+        let now = Utc::now();
+        let mut active: customer::ActiveModel = current.into();
+        active.deleted_at = Set(Some(now));
+        active.phone_index = Set(None);
+        active.openid = Set(None);
+        active.unionid = Set(None);
+        active.updated_at = Set(now);
+        active.update(&txn).await?;
+        self.audit(&txn, "customer.deleted", id, Value::Null)
+            .await?;
+        data_version::bump(&txn, self.tenant()).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Locks the customer row for the rest of the transaction (`SELECT … FOR UPDATE` on
+    /// MySQL; SQLite transactions are serialised anyway) and returns it.
+    async fn lock(
+        &self,
+        txn: &DatabaseTransaction,
+        id: CustomerId,
+    ) -> DomainResult<customer::Model> {
+        let mut query = customer::Entity::find_by_id(id.0)
+            .filter(customer::Column::TenantId.eq(self.tenant().0))
+            .filter(customer::Column::DeletedAt.is_null());
+        if !self.viewer.sees_all {
+            query = query.filter(customer::Column::OwnerId.eq(self.viewer.staff.0));
+        }
+        query
+            .lock_exclusive()
+            .one(txn)
+            .await?
+            .ok_or(DomainError::NotFound("customer"))
+    }
+
+    /// Marks the customer as changed now.
+    async fn touch(&self, txn: &DatabaseTransaction, id: CustomerId) -> DomainResult<()> {
+        customer::Entity::update_many()
+            .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(customer::Column::Id.eq(id.0))
+            .exec(txn)
+            .await?;
+        Ok(())
+    }
+
+    async fn check_owner(
+        &self,
+        txn: &DatabaseTransaction,
+        owner: StaffId,
+        issues: &mut Vec<FieldIssue>,
+    ) -> DomainResult<()> {
+        let found = staff::Entity::find_by_id(owner.0)
+            .filter(staff::Column::TenantId.eq(self.tenant().0))
+            .filter(staff::Column::Active.eq(true))
+            .one(txn)
+            .await?;
+        if found.is_none() {
+            issues.push(FieldIssue::new(
+                "owner_id",
+                "unknown_staff",
+                "no such active staff member",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn ensure_phone_free(
+        &self,
+        txn: &DatabaseTransaction,
+        phone: &PhoneNumber,
+        except: Option<CustomerId>,
+    ) -> DomainResult<()> {
+        let existing = customer::Entity::find()
+            .filter(customer::Column::TenantId.eq(self.tenant().0))
+            .filter(customer::Column::PhoneIndex.eq(phone.as_str()))
+            .one(txn)
+            .await?;
+        match existing {
+            Some(c) if Some(CustomerId(c.id)) != except => Err(DomainError::Taken {
+                code: "phone_taken",
+                detail: format!("customer {} already has this phone number", c.id),
+                existing_id: Some(c.id),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn audit(
+        &self,
+        txn: &DatabaseTransaction,
+        action: &str,
+        id: CustomerId,
+        details: Value,
+    ) -> DomainResult<()> {
+        audit::record(
+            txn,
+            AuditEntry {
+                tenant_id: Some(self.tenant()),
+                actor: Actor::Staff(self.viewer.staff),
+                action,
+                target_type: "customer",
+                target_id: Some(id.to_string()),
+                details: (!Value::is_null(&details)).then_some(details),
+            },
+        )
+        .await
+    }
+}
+
+/// Names of the fields a patch touches, for the audit trail (values may be personal data).
+fn patch_fields(patch: &CustomerPatch) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let touched = [
+        ("name", patch.name.is_some()),
+        ("phone", patch.phone.is_some()),
+        ("company", patch.company.is_some()),
+        ("industry", patch.industry.is_some()),
+        ("region", patch.region.is_some()),
+        ("owner_id", patch.owner_id.is_some()),
+        ("project_stage", patch.project_stage.is_some()),
+        ("custom_fields", patch.custom_fields.is_some()),
+    ];
+    for (name, yes) in touched {
+        if yes {
+            fields.push(name);
+        }
+    }
+    fields
+}
+
+/// Loads live customers of `tenant` with their tags and custom fields, in the order of `ids`.
+pub(crate) async fn load<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    ids: &[i64],
+) -> DomainResult<Vec<Customer>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = customer::Entity::find()
+        .filter(customer::Column::TenantId.eq(tenant.0))
+        .filter(customer::Column::DeletedAt.is_null())
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?;
+    let defs = custom_fields::list(conn, tenant).await?;
+    let mut fields = load_field_values(conn, &defs, ids).await?;
+    let mut tags = load_tags(conn, ids).await?;
+    let mut by_id: HashMap<i64, customer::Model> = rows.into_iter().map(|r| (r.id, r)).collect();
+    Ok(ids
+        .iter()
+        .filter_map(|id| by_id.remove(id))
+        .map(|m| Customer {
+            id: CustomerId(m.id),
+            custom_fields: fields.remove(&m.id).unwrap_or_default(),
+            tags: tags.remove(&m.id).unwrap_or_default(),
+            name: m.name,
+            phone: m.phone,
+            company: m.company,
+            industry: m.industry,
+            region: m.region,
+            owner_id: m.owner_id.map(StaffId),
+            source_channel_id: m.source_channel_id,
+            project_stage: m.project_stage,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            last_active_at: m.last_active_at,
+            last_follow_up_at: m.last_follow_up_at,
+            last_order_at: m.last_order_at,
+        })
+        .collect())
+}
+
+pub(crate) async fn load_tags<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[i64],
+) -> DomainResult<HashMap<i64, Vec<CustomerTag>>> {
+    let (ct, t, g) = (Alias::new("ct"), Alias::new("t"), Alias::new("g"));
+    let select = Query::select()
+        .column((ct.clone(), Alias::new("customer_id")))
+        .column((ct.clone(), Alias::new("tag_id")))
+        .column((ct.clone(), Alias::new("source")))
+        .column((ct.clone(), Alias::new("reason")))
+        .column((ct.clone(), Alias::new("assigned_by")))
+        .column((ct.clone(), Alias::new("created_at")))
+        .column((t.clone(), Alias::new("name")))
+        .column((t.clone(), Alias::new("color")))
+        .column((t.clone(), Alias::new("group_id")))
+        .expr_as(
+            Expr::col((g.clone(), Alias::new("name"))),
+            Alias::new("group_name"),
+        )
+        .from_as(Alias::new("customer_tags"), ct.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("tags"),
+            t.clone(),
+            Expr::col((t.clone(), Alias::new("id"))).equals((ct.clone(), Alias::new("tag_id"))),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("tag_groups"),
+            g.clone(),
+            Expr::col((g.clone(), Alias::new("id"))).equals((t.clone(), Alias::new("group_id"))),
+        )
+        .and_where(Expr::col((ct.clone(), Alias::new("customer_id"))).is_in(ids.iter().copied()))
+        .order_by(
+            (g.clone(), Alias::new("sort_order")),
+            sea_orm::sea_query::Order::Asc,
+        )
+        .order_by((g, Alias::new("id")), sea_orm::sea_query::Order::Asc)
+        .order_by(
+            (t.clone(), Alias::new("sort_order")),
+            sea_orm::sea_query::Order::Asc,
+        )
+        .order_by((t, Alias::new("id")), sea_orm::sea_query::Order::Asc)
+        .to_owned();
+    let mut out: HashMap<i64, Vec<CustomerTag>> = HashMap::new();
+    for row in conn.query_all(&select).await? {
+        let customer: i64 = row.try_get("", "customer_id")?;
+        let source: String = row.try_get("", "source")?;
+        out.entry(customer).or_default().push(CustomerTag {
+            tag_id: TagId(row.try_get("", "tag_id")?),
+            name: row.try_get("", "name")?,
+            color: row.try_get("", "color")?,
+            group_id: TagGroupId(row.try_get("", "group_id")?),
+            group_name: row.try_get("", "group_name")?,
+            source: TagSource::parse(&source),
+            reason: row.try_get("", "reason")?,
+            assigned_by: row.try_get::<Option<i64>>("", "assigned_by")?.map(StaffId),
+            assigned_at: row.try_get("", "created_at")?,
+        });
+    }
+    Ok(out)
+}

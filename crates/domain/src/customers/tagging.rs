@@ -1,0 +1,379 @@
+//! Tagging one customer: adding and removing a tag by hand, the tags a source may assign
+//! (active, in the tenant), attaching several at once under the exclusive-group rules, and the
+//! history row every change writes.
+
+use super::*;
+
+impl<'a> Customers<'a> {
+    /// Puts `tag` on the customer (replacing the other tag of an exclusive group) and returns
+    /// the customer's tags. Adding a tag that is already there changes nothing.
+    pub async fn add_tag(
+        &self,
+        id: CustomerId,
+        tag: TagId,
+        note: Option<String>,
+    ) -> DomainResult<Vec<CustomerTag>> {
+        let txn = self.db.begin().await?;
+        self.lock(&txn, id).await?;
+        let mut issues = Vec::new();
+        let tags = self
+            .assignable_tags(&txn, &[tag], "tag_id", &mut issues)
+            .await?;
+        if let Some(issue) = issues.pop() {
+            let code = if issue.code == "archived" {
+                "tag_archived"
+            } else {
+                "validation_failed"
+            };
+            return Err(DomainError::Rejected {
+                code,
+                issues: vec![FieldIssue {
+                    field: "tag_id".into(),
+                    ..issue
+                }],
+            });
+        }
+        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        let added = self
+            .attach_all(
+                &txn,
+                id,
+                &tags,
+                TagSource::Manual,
+                None,
+                note.as_deref(),
+                false,
+            )
+            .await?;
+        if added > 0 {
+            self.touch(&txn, id).await?;
+            data_version::bump(&txn, self.tenant()).await?;
+        }
+        txn.commit().await?;
+        Ok(self.get(id).await?.tags)
+    }
+
+    pub async fn remove_tag(
+        &self,
+        id: CustomerId,
+        tag: TagId,
+        note: Option<String>,
+    ) -> DomainResult<()> {
+        let txn = self.db.begin().await?;
+        self.lock(&txn, id).await?;
+        let removed = customer_tag::Entity::delete_many()
+            .filter(customer_tag::Column::CustomerId.eq(id.0))
+            .filter(customer_tag::Column::TagId.eq(tag.0))
+            .exec(&txn)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Err(DomainError::NotFound("tag on this customer"));
+        }
+        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        self.history(
+            &txn,
+            id,
+            tag.0,
+            "remove",
+            TagSource::Manual,
+            note.as_deref(),
+        )
+        .await?;
+        self.touch(&txn, id).await?;
+        data_version::bump(&txn, self.tenant()).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The customer's tag changes, newest first; `before` is the id of the last entry seen.
+    pub async fn tag_history(
+        &self,
+        id: CustomerId,
+        limit: u64,
+        before: Option<i64>,
+    ) -> DomainResult<(Vec<TagHistoryEntry>, Option<i64>)> {
+        self.get(id).await?;
+        let mut query = tag_history::Entity::find()
+            .filter(tag_history::Column::TenantId.eq(self.tenant().0))
+            .filter(tag_history::Column::CustomerId.eq(id.0));
+        if let Some(before) = before {
+            query = query.filter(tag_history::Column::Id.lt(before));
+        }
+        let mut rows = query
+            .order_by_desc(tag_history::Column::Id)
+            .limit(limit + 1)
+            .all(self.db)
+            .await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let names: HashMap<i64, String> = tag::Entity::find()
+            .filter(tag::Column::TenantId.eq(self.tenant().0))
+            .filter(tag::Column::Id.is_in(rows.iter().map(|r| r.tag_id)))
+            .all(self.db)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect();
+        let next = if more {
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
+            .map(|r| TagHistoryEntry {
+                id: r.id,
+                tag_id: TagId(r.tag_id),
+                tag_name: names.get(&r.tag_id).cloned().unwrap_or_default(),
+                action: if r.action == "add" { "add" } else { "remove" },
+                source: TagSource::parse(&r.source),
+                actor_id: r.actor_id.map(StaffId),
+                note: r.note,
+                created_at: r.created_at,
+            })
+            .collect();
+        Ok((items, next))
+    }
+
+    /// The tags of this tenant among `ids`, recording unknown ones, archived ones and two tags of
+    /// one exclusive group as issues on `field[i]` (or `field` itself for a single id).
+    pub(crate) async fn assignable_tags(
+        &self,
+        txn: &DatabaseTransaction,
+        ids: &[TagId],
+        field: &str,
+        issues: &mut Vec<FieldIssue>,
+    ) -> DomainResult<Vec<Assignable>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Each tag with its group's exclusive flag, in one statement.
+        let rows: Vec<(i64, i64, String, String, bool)> = tag::Entity::find()
+            .select_only()
+            .columns([
+                tag::Column::Id,
+                tag::Column::GroupId,
+                tag::Column::Name,
+                tag::Column::Status,
+            ])
+            .column(tag_group::Column::Exclusive)
+            .join(
+                JoinType::InnerJoin,
+                tag::Entity::belongs_to(tag_group::Entity)
+                    .from(tag::Column::GroupId)
+                    .to(tag_group::Column::Id)
+                    .into(),
+            )
+            .filter(tag::Column::TenantId.eq(self.tenant().0))
+            .filter(tag::Column::Id.is_in(ids.iter().map(|t| t.0)))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        let mut out: Vec<Assignable> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let path = if ids.len() == 1 && field == "tag_id" {
+                field.to_owned()
+            } else {
+                format!("{field}[{i}]")
+            };
+            match rows.iter().find(|(tag, ..)| *tag == id.0) {
+                None => issues.push(FieldIssue::new(path, "unknown_tag", "no such tag")),
+                Some((_, _, name, status, _)) if status != "active" => {
+                    issues.push(FieldIssue::new(
+                        path,
+                        "archived",
+                        format!("the tag \"{name}\" is archived and cannot be assigned"),
+                    ));
+                }
+                Some(&(tag, group_id, _, _, exclusive)) => {
+                    if exclusive && out.iter().any(|o| o.group_id == group_id && o.id != tag) {
+                        issues.push(FieldIssue::new(
+                            path,
+                            "exclusive",
+                            "two tags of one exclusive group",
+                        ));
+                    } else if !out.iter().any(|o| o.id == tag) {
+                        out.push(Assignable {
+                            id: tag,
+                            group_id,
+                            exclusive,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tags of this tenant among `ids` (archived ones included), for removal.
+    pub(super) async fn known_tags(
+        &self,
+        txn: &DatabaseTransaction,
+        ids: &[TagId],
+        field: &str,
+        issues: &mut Vec<FieldIssue>,
+    ) -> DomainResult<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known: HashSet<i64> = tag::Entity::find()
+            .select_only()
+            .column(tag::Column::Id)
+            .filter(tag::Column::TenantId.eq(self.tenant().0))
+            .filter(tag::Column::Id.is_in(ids.iter().map(|t| t.0)))
+            .into_tuple::<i64>()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            if known.contains(&id.0) {
+                if !out.contains(&id.0) {
+                    out.push(id.0);
+                }
+            } else {
+                issues.push(FieldIssue::new(
+                    format!("{field}[{i}]"),
+                    "unknown_tag",
+                    "no such tag",
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Links `tags` to one customer in a few statements, whatever their number: each tag the
+    /// customer lacks is added, first unlinking the other tags of its group when the group is
+    /// exclusive, and every change gets its history row. `fresh` says the customer was created
+    /// in this transaction and carries no tag yet, which saves looking. Returns how many tags
+    /// were added.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn attach_all(
+        &self,
+        txn: &DatabaseTransaction,
+        id: CustomerId,
+        tags: &[Assignable],
+        source: TagSource,
+        reason: Option<&str>,
+        note: Option<&str>,
+        fresh: bool,
+    ) -> DomainResult<usize> {
+        if tags.is_empty() {
+            return Ok(0);
+        }
+        // (tag, group, source) of every tag the customer carries now.
+        let current: Vec<(i64, i64, String)> = if fresh {
+            Vec::new()
+        } else {
+            customer_tag::Entity::find()
+                .select_only()
+                .column(customer_tag::Column::TagId)
+                .column(tag::Column::GroupId)
+                .column(customer_tag::Column::Source)
+                .join(
+                    JoinType::InnerJoin,
+                    customer_tag::Entity::belongs_to(tag::Entity)
+                        .from(customer_tag::Column::TagId)
+                        .to(tag::Column::Id)
+                        .into(),
+                )
+                .filter(customer_tag::Column::CustomerId.eq(id.0))
+                .into_tuple()
+                .all(txn)
+                .await?
+        };
+        let mut added: Vec<i64> = Vec::new();
+        let mut removed: Vec<i64> = Vec::new();
+        for tag in tags {
+            if current.iter().any(|(t, ..)| *t == tag.id) || added.contains(&tag.id) {
+                continue;
+            }
+            if tag.exclusive {
+                let in_group = || {
+                    current
+                        .iter()
+                        .filter(|(_, group, _)| *group == tag.group_id)
+                };
+                // A person's choice in an exclusive group stands against automatic sources.
+                let chosen = in_group().any(|(.., s)| !TagSource::parse(s).is_automatic());
+                if source.is_automatic() && chosen {
+                    continue;
+                }
+                for (other, ..) in in_group() {
+                    if !removed.contains(other) {
+                        removed.push(*other);
+                    }
+                }
+            }
+            added.push(tag.id);
+        }
+        if !removed.is_empty() {
+            customer_tag::Entity::delete_many()
+                .filter(customer_tag::Column::CustomerId.eq(id.0))
+                .filter(customer_tag::Column::TagId.is_in(removed.iter().copied()))
+                .exec(txn)
+                .await?;
+        }
+        if added.is_empty() && removed.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        if !added.is_empty() {
+            customer_tag::Entity::insert_many(added.iter().map(|&tag| customer_tag::ActiveModel {
+                customer_id: Set(id.0),
+                tag_id: Set(tag),
+                tenant_id: Set(self.tenant().0),
+                source: Set(source.as_str().to_owned()),
+                reason: Set(reason.map(str::to_owned)),
+                assigned_by: Set(self.actor.map(|a| a.0)),
+                created_at: Set(now),
+            }))
+            .exec_without_returning(txn)
+            .await?;
+        }
+        let changes = removed
+            .iter()
+            .map(|&tag| (tag, "remove"))
+            .chain(added.iter().map(|&tag| (tag, "add")));
+        tag_history::Entity::insert_many(changes.map(|(tag, action)| tag_history::ActiveModel {
+            tenant_id: Set(self.tenant().0),
+            customer_id: Set(id.0),
+            tag_id: Set(tag),
+            action: Set(action.to_owned()),
+            source: Set(source.as_str().to_owned()),
+            actor_id: Set(self.actor.map(|a| a.0)),
+            note: Set(note.map(str::to_owned)),
+            created_at: Set(now),
+            ..Default::default()
+        }))
+        .exec_without_returning(txn)
+        .await?;
+        Ok(added.len())
+    }
+
+    pub(super) async fn history(
+        &self,
+        txn: &DatabaseTransaction,
+        id: CustomerId,
+        tag: i64,
+        action: &str,
+        source: TagSource,
+        note: Option<&str>,
+    ) -> DomainResult<()> {
+        tag_history::Entity::insert(tag_history::ActiveModel {
+            tenant_id: Set(self.tenant().0),
+            customer_id: Set(id.0),
+            tag_id: Set(tag),
+            action: Set(action.to_owned()),
+            source: Set(source.as_str().to_owned()),
+            actor_id: Set(self.actor.map(|a| a.0)),
+            note: Set(note.map(str::to_owned)),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .exec_without_returning(txn)
+        .await?;
+        Ok(())
+    }
+}
