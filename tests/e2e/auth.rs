@@ -242,7 +242,7 @@ async fn unknown_and_expired_invites_are_refused_and_the_login_is_not_half_done(
     let expired = admin::create_invite(
         &app.db,
         scantag_domain::TenantId(tenant_id),
-        scantag_domain::staff::Role::Sales,
+        scantag_domain::identity::staff::Role::Sales,
         None,
         chrono::Duration::seconds(-1),
     )

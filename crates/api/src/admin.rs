@@ -1,9 +1,9 @@
 //! Operator commands (`scantag admin …`): creating tenants and invites from the command line,
 //! for the first admin of a tenant, before anyone can log in.
 
-use scantag_domain::audit::Actor;
-use scantag_domain::staff::{self, IssuedInvite, Role};
-use scantag_domain::tenants::{self, Tenant};
+use scantag_domain::identity::staff::{self, IssuedInvite, Role};
+use scantag_domain::identity::tenants::{self, Tenant};
+use scantag_domain::support::audit::Actor;
 use scantag_domain::{DatabaseConnection, TenantId};
 
 /// Creates a tenant and an admin invite for it.

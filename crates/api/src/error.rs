@@ -173,6 +173,11 @@ impl ApiError {
         self
     }
 
+    /// Whether the server, or something it depends on, failed (a 5xx) rather than the request.
+    pub fn is_server_error(&self) -> bool {
+        self.status.is_server_error()
+    }
+
     pub fn code(&self) -> &str {
         &self.code
     }
@@ -259,7 +264,7 @@ impl From<DomainError> for ApiError {
                 detail,
                 existing_id,
             } => {
-                let mut err = ApiError::new(StatusCode::CONFLICT, code, detail);
+                let mut err = ApiError::new(StatusCode::CONFLICT, code.as_str(), detail);
                 err.existing_id = existing_id;
                 err
             }
@@ -270,10 +275,12 @@ impl From<DomainError> for ApiError {
                         .map(|i| FieldError::new(i.field, i.code, i.message))
                         .collect(),
                 );
-                err.code = Cow::Borrowed(code);
+                err.code = Cow::Borrowed(code.as_str());
                 err
             }
-            DomainError::Gone { code, detail } => ApiError::new(StatusCode::GONE, code, detail),
+            DomainError::Gone { code, detail } => {
+                ApiError::new(StatusCode::GONE, code.as_str(), detail)
+            }
             DomainError::Invalid { field, message } => ApiError::field(field, "invalid", message),
             DomainError::Unavailable(db) => {
                 tracing::warn!(error = %db, "database unavailable");

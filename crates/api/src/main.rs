@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use scantag_api::settings::Settings;
 use scantag_api::{Application, admin, openapi, telemetry};
 use scantag_domain::TenantId;
-use scantag_domain::staff::Role;
+use scantag_domain::identity::staff::Role;
 use secrecy::ExposeSecret;
 
 #[derive(Parser)]
@@ -70,13 +70,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let db = connect(&settings).await?;
-            scantag_domain::db::migrate(&db).await?;
+            scantag_domain::store::db::migrate(&db).await?;
             println!("migrations applied");
         }
         Command::Openapi => {}
         Command::Admin(command) => {
             let db = connect(&settings).await?;
-            scantag_domain::db::migrate(&db).await?;
+            scantag_domain::store::db::migrate(&db).await?;
             let ttl = chrono::Duration::hours(i64::from(settings.invite_ttl_hours));
             let invite = match command {
                 AdminCommand::CreateTenant { name, timezone } => {
@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<scantag_domain::DatabaseConnection> {
-    scantag_domain::db::connect(
+    scantag_domain::store::db::connect(
         settings.effective_database_url().expose_secret(),
         settings.database_max_connections,
         std::time::Duration::from_millis(settings.database_acquire_timeout_ms),

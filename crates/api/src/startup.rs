@@ -15,7 +15,7 @@ use scantag_auth::jwt::JwtKeys;
 use scantag_auth::wechat::{WeChatApi, WeChatClient, WeChatConfig};
 use scantag_cache::Cache;
 use scantag_domain::DatabaseConnection;
-use scantag_domain::housekeeping::{self, Retention};
+use scantag_domain::support::housekeeping::{self, Retention};
 use secrecy::{ExposeSecret, SecretString};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
@@ -179,7 +179,7 @@ impl Application {
     }
 }
 
-/// Runs the clean-up of [`scantag_domain::housekeeping`] every `interval_secs` (the first
+/// Runs the clean-up of [`scantag_domain::support::housekeeping`] every `interval_secs` (the first
 /// round after a random part of it, so that processes started together do not sweep in
 /// step).
 fn spawn_housekeeping(
@@ -216,7 +216,7 @@ fn spawn_housekeeping(
 
 async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.effective_database_url();
-    let db = scantag_domain::db::connect(
+    let db = scantag_domain::store::db::connect(
         url.expose_secret(),
         settings.database_max_connections,
         Duration::from_millis(settings.database_acquire_timeout_ms),
@@ -224,7 +224,7 @@ async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnect
     .await
     .context("connecting to the database")?;
     if settings.run_migrations {
-        scantag_domain::db::migrate(&db)
+        scantag_domain::store::db::migrate(&db)
             .await
             .context("applying database migrations")?;
     }

@@ -1,32 +1,24 @@
-//! The scantag domain: tenants, staff, visitors, login sessions and the audit trail, with their
-//! persistence (sea-orm entities and migrations). Nothing here knows about HTTP.
+//! The scantag domain: who may do what, the tag library, customers and their tags, tag-filtered
+//! search, channels and scan-to-record, tasks, and their persistence. Nothing here knows about
+//! HTTP; see docs/ARCHITECTURE.md for the rules each module keeps.
+//!
+//! Modules depend downwards only: `kernel` and `store` on nothing else here; `support` and
+//! `access` on `kernel`/`store`; `identity` and `library` on those; `customers` and `search`
+//! on the library; `channels`, `capture` and `tasks` on customers.
 
-pub mod audit;
 pub mod capture;
 pub mod channels;
-pub mod custom_fields;
 pub mod customers;
-pub mod data_version;
-pub mod db;
-mod entities;
-pub mod error;
-pub mod housekeeping;
-pub mod idempotency;
-pub mod ids;
-pub mod migration;
-pub mod names;
+pub mod identity;
+pub mod kernel;
+pub mod library;
 pub mod search;
-pub mod secret;
-pub mod sessions;
-pub mod staff;
-pub mod tags;
+pub mod store;
+pub mod support;
 pub mod tasks;
-pub mod tenants;
-pub mod visitors;
 
-pub use error::DomainError;
-pub use error::FieldIssue;
-pub use ids::{
+pub use kernel::error::{DomainError, FieldIssue};
+pub use kernel::ids::{
     CaptureId, ChannelId, CustomFieldId, CustomerId, SessionId, StaffId, TagGroupId, TagId, TaskId,
     TenantId, VisitorId,
 };

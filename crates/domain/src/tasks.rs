@@ -9,10 +9,10 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::entities::task;
-use crate::error::{DomainError, DomainResult};
-use crate::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
+use crate::kernel::error::{DomainError, DomainResult};
+use crate::kernel::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
+use crate::store::entities::task;
+use crate::support::audit::{self, Actor, AuditEntry};
 
 pub const TITLE_MAX: usize = 128;
 

@@ -3,9 +3,10 @@
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use scantag_auth::jwt::{PrincipalKind, Subject};
-use scantag_domain::sessions::{self, Session, SubjectKind};
-use scantag_domain::staff::{self, LoginPrincipal, Role, WeChatIdentity};
-use scantag_domain::{TenantId, tenants};
+use scantag_domain::TenantId;
+use scantag_domain::identity::sessions::{self, Session, SubjectKind};
+use scantag_domain::identity::staff::{self, LoginPrincipal, Role, WeChatIdentity};
+use scantag_domain::identity::tenants;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;

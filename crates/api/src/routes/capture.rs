@@ -10,7 +10,7 @@ use scantag_domain::capture::{
     TaskNotice,
 };
 use scantag_domain::channels::{self, CaptureForm, FieldKind, FormFieldView};
-use scantag_domain::idempotency::{self, Claim, IdempotencyKey};
+use scantag_domain::support::idempotency::{self, Claim, IdempotencyKey};
 use scantag_domain::{CustomerId, tasks};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -408,10 +408,15 @@ pub async fn submit_capture(
         None => None,
     };
     let outcome = run_capture(&state, &visitor, request, key.as_ref()).await;
-    if outcome.is_err()
-        && let Some(key) = key
-    {
-        release_claim(state.clone(), key);
+    if let (Err(err), Some(key)) = (&outcome, key) {
+        // A refusal leaves the database healthy: release before answering, so that a retry
+        // with a corrected body and the same key finds the key free. Anything else may mean
+        // the database is failing; then the answer must not wait for it.
+        let released =
+            !err.is_server_error() && idempotency::release(&state.db, &key).await.is_ok();
+        if !released {
+            release_claim(state.clone(), key);
+        }
     }
     let captured = outcome?;
     if let Some(notice) = captured.notice {

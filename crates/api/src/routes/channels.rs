@@ -8,7 +8,7 @@ use scantag_domain::channels::{
     self, Channel, ChannelPatch, ChannelStats, ChannelTag, Channels, FormField, NewChannel,
     OwnerPolicy,
 };
-use scantag_domain::staff::Role;
+use scantag_domain::identity::staff::Role;
 use scantag_domain::{ChannelId, StaffId, TagId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -285,7 +285,7 @@ pub struct UpdateChannelRequest {
 /// A channel name judged here as the domain will judge it, so that its errors come together
 /// with those of the other fields.
 fn channel_name(name: &str) -> Result<(), validator::ValidationError> {
-    scantag_domain::names::checked_name("name", name, scantag_domain::channels::NAME_MAX)
+    scantag_domain::kernel::names::checked_name("name", name, scantag_domain::channels::NAME_MAX)
         .map(drop)
         .map_err(crate::extract::issue_error)
 }

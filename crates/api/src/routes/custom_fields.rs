@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use scantag_domain::custom_fields::{self, CustomFieldDef, FieldType, NewCustomField};
-use scantag_domain::staff::Role;
+use scantag_domain::identity::staff::Role;
+use scantag_domain::library::custom_fields::{self, CustomFieldDef, FieldType, NewCustomField};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;

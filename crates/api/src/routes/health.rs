@@ -67,7 +67,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         _ => DATABASE_PING_TIMEOUT,
     };
     let (db, cache) = tokio::join!(
-        scantag_domain::db::ping(&state.db, ping_timeout),
+        scantag_domain::store::db::ping(&state.db, ping_timeout),
         state.cache.ping()
     );
     let (db_ok, cache_ok) = (db.is_ok(), cache.is_ok());

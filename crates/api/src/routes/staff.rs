@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use scantag_domain::StaffId;
-use scantag_domain::audit::Actor;
-use scantag_domain::staff::{self, Role, Staff, StaffChange, TenantStaff};
+use scantag_domain::identity::staff::{self, Role, Staff, StaffChange, TenantStaff};
+use scantag_domain::support::audit::Actor;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};

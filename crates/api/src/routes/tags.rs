@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use scantag_domain::staff::Role;
-use scantag_domain::tags::{
+use scantag_domain::identity::staff::Role;
+use scantag_domain::library::tags::{
     Dimension, NewTag, NewTagGroup, StatusFilter, Tag, TagChange, TagGroup, TagGroupChange,
     TagLibrary, TagStatus,
 };
@@ -230,13 +230,17 @@ fn not_empty(any: bool) -> Result<(), ValidationError> {
 /// A tag or group name judged here as the library will judge it, so that its errors come
 /// together with those of the other fields.
 fn unique_name(name: &str) -> Result<(), ValidationError> {
-    scantag_domain::names::checked_unique_name("name", name, scantag_domain::tags::NAME_MAX)
-        .map(drop)
-        .map_err(crate::extract::issue_error)
+    scantag_domain::kernel::names::checked_unique_name(
+        "name",
+        name,
+        scantag_domain::library::tags::NAME_MAX,
+    )
+    .map(drop)
+    .map_err(crate::extract::issue_error)
 }
 
 fn valid_color(color: &str) -> Result<(), ValidationError> {
-    if scantag_domain::tags::valid_color(color) {
+    if scantag_domain::library::tags::valid_color(color) {
         Ok(())
     } else {
         let mut err = ValidationError::new("color");

@@ -12,24 +12,16 @@ pub(super) async fn find_existing(
     visitor: &Visitor,
     phone: Option<&PhoneNumber>,
 ) -> DomainResult<Option<(customer::Model, MatchedBy, FreeIdentity)>> {
-    let mut any = Condition::any().add(customer::Column::Openid.eq(visitor.openid.as_str()));
-    if let Some(unionid) = &visitor.unionid {
-        any = any.add(customer::Column::Unionid.eq(unionid.as_str()));
-    }
-    if let Some(phone) = phone {
-        any = any.add(customer::Column::PhoneIndex.eq(phone.as_str()));
-    }
-    let candidates = customer::Entity::find()
-        .filter(customer::Column::TenantId.eq(tenant.0))
-        .filter(customer::Column::DeletedAt.is_null())
-        .filter(any)
-        .all(db)
-        .await?;
+    let wechat = contact::WeChatIdentity {
+        openid: &visitor.openid,
+        unionid: visitor.unionid.as_deref(),
+    };
+    let candidates = contact::holders(db, tenant, wechat, phone).await?;
     let by = |matched: MatchedBy| {
         candidates.iter().find(|c| match matched {
             MatchedBy::Unionid => visitor.unionid.is_some() && c.unionid == visitor.unionid,
             MatchedBy::Openid => c.openid.as_deref() == Some(visitor.openid.as_str()),
-            MatchedBy::Phone => phone.is_some_and(|p| c.phone_index.as_deref() == Some(p.as_str())),
+            MatchedBy::Phone => phone.is_some_and(|p| contact::holds_phone(c, p)),
         })
     };
     for matched in [MatchedBy::Unionid, MatchedBy::Openid, MatchedBy::Phone] {
@@ -89,21 +81,23 @@ pub(super) async fn merge(
             submitted: Value::String(checked.name.clone()),
         });
     }
-    let mut phone = checked.phone.as_ref().map(|p| p.as_str().to_owned());
+    let mut phone = checked.phone.clone();
     if found.phone.is_none()
         && let Some(number) = &phone
-        && phone_held(txn, tenant, number).await?
+        && contact::holder_of_phone(txn, tenant, number)
+            .await?
+            .is_some()
     {
         // Another live customer holds the number: keep it on the capture, not the record.
         conflicts.push(Conflict {
             field: "phone".to_owned(),
-            submitted: Value::String(number.clone()),
+            submitted: Value::String(number.as_str().to_owned()),
         });
         phone = None;
     }
-    if let Some(value) = fill(&mut conflicts, "phone", &found.phone, phone) {
-        active.phone = Set(value.clone());
-        active.phone_index = Set(value);
+    let submitted = phone.as_ref().map(|p| p.as_str().to_owned());
+    if fill(&mut conflicts, "phone", &found.phone, submitted).is_some() {
+        contact::set_phone(&mut active, phone.as_ref());
     }
     if let Some(value) = fill(
         &mut conflicts,
@@ -130,10 +124,10 @@ pub(super) async fn merge(
         active.region = Set(value);
     }
     if found.openid.is_none() && identity.openid {
-        active.openid = Set(Some(visitor.openid.clone()));
+        contact::set_openid(&mut active, &visitor.openid);
     }
     if found.unionid.is_none() && identity.unionid {
-        active.unionid = Set(visitor.unionid.clone());
+        contact::set_unionid(&mut active, visitor.unionid.as_deref());
     }
     if found.owner_id.is_none()
         && let Some(owner) = owner
@@ -211,20 +205,4 @@ pub(super) fn fill(
         }
         _ => None,
     }
-}
-
-pub(super) async fn phone_held(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
-    phone: &str,
-) -> DomainResult<bool> {
-    Ok(customer::Entity::find()
-        .select_only()
-        .column(customer::Column::Id)
-        .filter(customer::Column::TenantId.eq(tenant.0))
-        .filter(customer::Column::PhoneIndex.eq(phone))
-        .into_tuple::<i64>()
-        .one(txn)
-        .await?
-        .is_some())
 }

@@ -9,26 +9,28 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::audit::{self, Actor, AuditEntry};
 use crate::channels::{self, FormField, FormTarget, OpenChannel, OwnerPolicy};
-use crate::custom_fields::{self, CustomFieldDef};
-use crate::customers::{self, CustomerTag, Customers, PhoneNumber, TagSource};
-use crate::data_version;
-use crate::entities::{
-    capture, channel, channel_owner_turn, customer, customer_field_value, domain_event, staff,
+use crate::customers::{self, CustomerTag, Customers, PhoneNumber, TagSource, contact};
+use crate::identity::visitors::Visitor;
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::kernel::ids::{CaptureId, ChannelId, CustomerId, StaffId, TaskId, TenantId};
+use crate::kernel::names::checked_name;
+use crate::library::custom_fields::{self, CustomFieldDef};
+use crate::store::entities::{
+    capture, channel, channel_owner_turn, customer, customer_field_value, staff,
 };
-use crate::error::{DomainError, DomainResult, FieldIssue};
-use crate::idempotency::{self, IdempotencyKey};
-use crate::ids::{CaptureId, ChannelId, CustomerId, StaffId, TaskId, TenantId};
-use crate::names::checked_name;
+use crate::store::retry;
+use crate::support::audit::{self, Actor, AuditEntry};
+use crate::support::data_version;
+use crate::support::idempotency::{self, IdempotencyKey};
+use crate::support::outbox::{self, EventKind};
 use crate::tasks::{self, NewTask, TaskKind};
-use crate::visitors::Visitor;
 
 mod check;
 mod dedupe;
@@ -42,7 +44,7 @@ pub use records::customer_captures;
 
 /// Attempts at the capture transaction when a concurrent capture wins a unique index or a
 /// deadlock is detected.
-const ATTEMPTS: usize = 4;
+const ATTEMPTS: usize = retry::ATTEMPTS;
 
 /// What the visitor submitted.
 #[derive(Debug, Clone)]
@@ -187,17 +189,17 @@ pub async fn submit(
 }
 
 /// Whether a failed attempt may succeed when run again: a concurrent capture took the phone
-/// or identity first (the retry merges into it), or the database broke a deadlock.
+/// or identity first (the retry merges into it), or the database rolled it back for another
+/// transaction's sake (a deadlock, a lock wait, a busy SQLite file).
 fn retryable(err: &DomainError) -> bool {
     match err {
         DomainError::Taken { code, .. } => {
-            matches!(*code, "phone_taken" | "customer_identity_taken")
+            matches!(
+                code,
+                ErrorCode::PhoneTaken | ErrorCode::CustomerIdentityTaken
+            )
         }
-        DomainError::Database(db) => {
-            let message = db.to_string();
-            message.contains("Deadlock") || message.contains("database is locked")
-        }
-        _ => false,
+        other => retry::transient_domain(other),
     }
 }
 
@@ -228,11 +230,9 @@ async fn record(
     let txn = db.begin().await?;
     let (customer, outcome, matched_by, conflicts) = match existing {
         None => {
-            let inserted = customer::Entity::insert(customer::ActiveModel {
+            let mut row = customer::ActiveModel {
                 tenant_id: Set(tenant.0),
                 name: Set(checked.name.clone()),
-                phone: Set(checked.phone.as_ref().map(|p| p.as_str().to_owned())),
-                phone_index: Set(checked.phone.as_ref().map(|p| p.as_str().to_owned())),
                 company: Set(checked.company.clone()),
                 industry: Set(checked.industry.clone()),
                 region: Set(checked.region.clone()),
@@ -242,12 +242,12 @@ async fn record(
                 created_at: Set(now),
                 updated_at: Set(now),
                 last_active_at: Set(Some(now)),
-                openid: Set(Some(visitor.openid.clone())),
-                unionid: Set(visitor.unionid.clone()),
                 ..Default::default()
-            })
-            .exec(&txn)
-            .await?;
+            };
+            contact::set_phone(&mut row, checked.phone.as_ref());
+            contact::set_openid(&mut row, &visitor.openid);
+            contact::set_unionid(&mut row, visitor.unionid.as_deref());
+            let inserted = customer::Entity::insert(row).exec(&txn).await?;
             let id = CustomerId(inserted.last_insert_id);
             let values: Vec<(i64, Vec<String>)> = checked
                 .custom
@@ -340,16 +340,14 @@ async fn record(
         "matched_by": matched_by.map(MatchedBy::as_str),
         "owner_id": owner.as_ref().map(|o| o.id),
     });
-    domain_event::Entity::insert(domain_event::ActiveModel {
-        tenant_id: Set(tenant.0),
-        kind: Set("customer.captured".to_owned()),
-        customer_id: Set(Some(id.0)),
-        payload: Set(details.to_string()),
-        created_at: Set(now),
-        processed_at: Set(None),
-        ..Default::default()
-    })
-    .exec_without_returning(&txn)
+    outbox::record(
+        &txn,
+        tenant,
+        EventKind::CustomerCaptured,
+        Some(id),
+        &details,
+        now,
+    )
     .await?;
     audit::record(
         &txn,

@@ -15,13 +15,13 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::custom_fields::{self, CustomFieldDef, FieldType};
 use crate::customers::Customers;
-use crate::entities::{capture, channel, channel_owner_turn, staff, tag, tag_group, tenant};
-use crate::error::{DomainError, DomainResult, FieldIssue};
-use crate::ids::{ChannelId, StaffId, TagGroupId, TagId, TenantId};
-use crate::names::{checked_name, display_name};
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::kernel::ids::{ChannelId, StaffId, TagGroupId, TagId, TenantId};
+use crate::kernel::names::{checked_name, display_name};
+use crate::library::custom_fields::{self, CustomFieldDef, FieldType};
+use crate::store::entities::{capture, channel, channel_owner_turn, staff, tag, tag_group, tenant};
+use crate::support::audit::{self, Actor, AuditEntry};
 
 mod config;
 mod public;
@@ -307,7 +307,7 @@ impl<'a> Channels<'a> {
         .await?;
         if !issues.is_empty() {
             return Err(DomainError::Rejected {
-                code: "validation_failed",
+                code: ErrorCode::ValidationFailed,
                 issues,
             });
         }
@@ -318,7 +318,7 @@ impl<'a> Channels<'a> {
             .await?;
         if let Some(other) = taken {
             return Err(DomainError::Taken {
-                code: "scene_taken",
+                code: ErrorCode::SceneTaken,
                 detail: format!(
                     "the channel \"{}\" (id {}) already uses this scene",
                     other.name, other.id
@@ -414,7 +414,7 @@ impl<'a> Channels<'a> {
         .await?;
         if !issues.is_empty() {
             return Err(DomainError::Rejected {
-                code: "validation_failed",
+                code: ErrorCode::ValidationFailed,
                 issues,
             });
         }

@@ -74,7 +74,7 @@ pub(crate) async fn open<C: ConnectionTrait>(
         .await?
         .ok_or(DomainError::NotFound("channel"))?;
     let closed = |detail: &str| DomainError::Gone {
-        code: "channel_inactive",
+        code: ErrorCode::ChannelInactive,
         detail: detail.to_owned(),
     };
     if !model.active {

@@ -16,27 +16,28 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::custom_fields::{self, CustomFieldDef};
-use crate::data_version;
-use crate::entities::{
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::kernel::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
+use crate::kernel::names::checked_name;
+use crate::library::custom_fields::{self, CustomFieldDef};
+use crate::search::{self, Filter};
+use crate::store::entities::{
     customer, customer_field_value, customer_tag, staff, tag, tag_group, tag_history,
 };
-use crate::error::{DomainError, DomainResult, FieldIssue};
-use crate::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
-use crate::names::checked_name;
-use crate::search::{self, Filter};
+use crate::store::retry;
+use crate::support::audit::{self, Actor, AuditEntry};
+use crate::support::data_version;
 
-/// Most tags given when creating a customer.
-mod batch;
+pub(crate) mod contact;
 mod fields;
-mod phone;
 mod tagging;
 
+pub use crate::kernel::phone::PhoneNumber;
+pub use crate::kernel::tagging::TagSource;
 pub(crate) use fields::write_field_values;
 use fields::{load_field_values, validate_custom_fields};
-pub use phone::PhoneNumber;
 
+/// Most tags given when creating a customer.
 pub const INITIAL_TAGS_MAX: usize = 50;
 /// Longest customer name, in characters.
 pub const CUSTOMER_NAME_MAX: usize = 64;
@@ -52,46 +53,6 @@ pub struct Viewer {
     pub tenant: TenantId,
     pub staff: StaffId,
     pub sees_all: bool,
-}
-
-/// Where a customer's tag came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TagSource {
-    Manual,
-    Api,
-    Channel,
-    Rule,
-    Import,
-}
-
-impl TagSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TagSource::Manual => "manual",
-            TagSource::Api => "api",
-            TagSource::Channel => "channel",
-            TagSource::Rule => "rule",
-            TagSource::Import => "import",
-        }
-    }
-
-    /// Whether the system chose the tag on its own (a channel's default tags, later rules)
-    /// rather than a person or a system acting for one. Automatic choices never replace a
-    /// deliberate one in an exclusive group.
-    pub fn is_automatic(self) -> bool {
-        matches!(self, TagSource::Channel | TagSource::Rule)
-    }
-
-    fn parse(s: &str) -> TagSource {
-        match s {
-            "api" => TagSource::Api,
-            "channel" => TagSource::Channel,
-            "rule" => TagSource::Rule,
-            "import" => TagSource::Import,
-            _ => TagSource::Manual,
-        }
-    }
 }
 
 /// A tag on a customer, with why it is there.
@@ -208,7 +169,7 @@ pub(crate) fn optional_text(
 
 pub(crate) fn rejected(issues: Vec<FieldIssue>) -> DomainError {
     DomainError::Rejected {
-        code: "validation_failed",
+        code: ErrorCode::ValidationFailed,
         issues,
     }
 }
@@ -257,6 +218,10 @@ impl<'a> Customers<'a> {
     }
 
     pub async fn create(&self, new: NewCustomer) -> DomainResult<Customer> {
+        retry::retrying("customers.create", || self.create_once(new.clone())).await
+    }
+
+    async fn create_once(&self, new: NewCustomer) -> DomainResult<Customer> {
         let mut issues = Vec::new();
         let name = checked_name("name", &new.name, CUSTOMER_NAME_MAX)
             .map_err(|issue| issues.push(issue))
@@ -309,11 +274,9 @@ impl<'a> Customers<'a> {
             self.ensure_phone_free(&txn, phone, None).await?;
         }
         let now = Utc::now();
-        let inserted = customer::ActiveModel {
+        let mut row = customer::ActiveModel {
             tenant_id: Set(self.tenant().0),
             name: Set(name),
-            phone: Set(phone.as_ref().map(|p| p.as_str().to_owned())),
-            phone_index: Set(phone.as_ref().map(|p| p.as_str().to_owned())),
             company: Set(company),
             industry: Set(industry),
             region: Set(region),
@@ -323,9 +286,9 @@ impl<'a> Customers<'a> {
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
-        }
-        .insert(&txn)
-        .await;
+        };
+        contact::set_phone(&mut row, phone.as_ref());
+        let inserted = row.insert(&txn).await;
         // A concurrent create may take the phone between the check and the insert; the unique
         // index then answers, and the error converts to the same `phone_taken`.
         let model = inserted?;
@@ -354,6 +317,10 @@ impl<'a> Customers<'a> {
     }
 
     pub async fn update(&self, id: CustomerId, patch: CustomerPatch) -> DomainResult<Customer> {
+        retry::retrying("customers.update", || self.update_once(id, patch.clone())).await
+    }
+
+    async fn update_once(&self, id: CustomerId, patch: CustomerPatch) -> DomainResult<Customer> {
         let mut issues = Vec::new();
         let txn = self.db.begin().await?;
         let current = self.lock(&txn, id).await?;
@@ -372,9 +339,7 @@ impl<'a> Customers<'a> {
             if let Some(phone) = &parsed {
                 self.ensure_phone_free(&txn, phone, Some(id)).await?;
             }
-            let value = parsed.map(|p| p.as_str().to_owned());
-            active.phone = Set(value.clone());
-            active.phone_index = Set(value);
+            contact::set_phone(&mut active, parsed.as_ref());
         }
         if let Some(company) = patch.company.clone() {
             active.company = Set(optional_text("company", company, 100, &mut issues));
@@ -442,33 +407,24 @@ impl<'a> Customers<'a> {
     /// Soft-deletes the customer: it leaves every list, its phone number is free again, and its
     /// tags are removed (with history rows saying so).
     pub async fn delete(&self, id: CustomerId) -> DomainResult<()> {
+        retry::retrying("customers.delete", || self.delete_once(id)).await
+    }
+
+    async fn delete_once(&self, id: CustomerId) -> DomainResult<()> {
         let txn = self.db.begin().await?;
         let current = self.lock(&txn, id).await?;
-        let links = customer_tag::Entity::find()
-            .filter(customer_tag::Column::CustomerId.eq(id.0))
-            .all(&txn)
-            .await?;
-        for link in &links {
-            self.history(
-                &txn,
-                id,
-                link.tag_id,
-                "remove",
-                TagSource::Manual,
-                Some("customer deleted"),
-            )
-            .await?;
-        }
-        customer_tag::Entity::delete_many()
-            .filter(customer_tag::Column::CustomerId.eq(id.0))
-            .exec(&txn)
-            .await?;
+        tagging::links::remove_all(
+            &txn,
+            self.tenant(),
+            id.0,
+            self.by(TagSource::Manual, None, Some("customer deleted")),
+            Utc::now(),
+        )
+        .await?;
         let now = Utc::now();
         let mut active: customer::ActiveModel = current.into();
         active.deleted_at = Set(Some(now));
-        active.phone_index = Set(None);
-        active.openid = Set(None);
-        active.unionid = Set(None);
+        contact::release(&mut active);
         active.updated_at = Set(now);
         active.update(&txn).await?;
         self.audit(&txn, "customer.deleted", id, Value::Null)
@@ -535,16 +491,11 @@ impl<'a> Customers<'a> {
         phone: &PhoneNumber,
         except: Option<CustomerId>,
     ) -> DomainResult<()> {
-        let existing = customer::Entity::find()
-            .filter(customer::Column::TenantId.eq(self.tenant().0))
-            .filter(customer::Column::PhoneIndex.eq(phone.as_str()))
-            .one(txn)
-            .await?;
-        match existing {
-            Some(c) if Some(CustomerId(c.id)) != except => Err(DomainError::Taken {
-                code: "phone_taken",
-                detail: format!("customer {} already has this phone number", c.id),
-                existing_id: Some(c.id),
+        match contact::holder_of_phone(txn, self.tenant(), phone).await? {
+            Some(holder) if Some(CustomerId(holder)) != except => Err(DomainError::Taken {
+                code: ErrorCode::PhoneTaken,
+                detail: format!("customer {holder} already has this phone number"),
+                existing_id: Some(holder),
             }),
             _ => Ok(()),
         }
@@ -683,14 +634,13 @@ pub(crate) async fn load_tags<C: ConnectionTrait>(
     let mut out: HashMap<i64, Vec<CustomerTag>> = HashMap::new();
     for row in conn.query_all(&select).await? {
         let customer: i64 = row.try_get("", "customer_id")?;
-        let source: String = row.try_get("", "source")?;
         out.entry(customer).or_default().push(CustomerTag {
             tag_id: TagId(row.try_get("", "tag_id")?),
             name: row.try_get("", "name")?,
             color: row.try_get("", "color")?,
             group_id: TagGroupId(row.try_get("", "group_id")?),
             group_name: row.try_get("", "group_name")?,
-            source: TagSource::parse(&source),
+            source: row.try_get("", "source")?,
             reason: row.try_get("", "reason")?,
             assigned_by: row.try_get::<Option<i64>>("", "assigned_by")?.map(StaffId),
             assigned_at: row.try_get("", "created_at")?,

@@ -7,9 +7,10 @@ use scantag_domain::customers::{
     BatchTagging, BatchTarget, Customer, CustomerPatch, CustomerTag, Customers, NewCustomer,
     TagSource, Viewer,
 };
+use scantag_domain::identity::staff::Role;
 use scantag_domain::search::{self, Filter};
-use scantag_domain::staff::Role;
-use scantag_domain::{CustomerId, StaffId, TagId, data_version};
+use scantag_domain::support::data_version;
+use scantag_domain::{CustomerId, StaffId, TagId};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};

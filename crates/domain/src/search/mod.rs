@@ -17,11 +17,11 @@ use sea_orm::sea_query::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::custom_fields;
-use crate::customers::{self, Customer, Viewer};
-use crate::entities::tag;
-use crate::error::{DomainError, DomainResult, FieldIssue};
-use crate::ids::{StaffId, TagId, TenantId};
+use crate::customers::{self, Customer, Viewer, contact};
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::kernel::ids::{StaffId, TagId, TenantId};
+use crate::library::custom_fields;
+use crate::store::entities::tag;
 
 /// Most tag ids in one operator list.
 pub const TAGS_PER_OPERATOR_MAX: usize = 20;
@@ -162,7 +162,7 @@ pub async fn resolve<C: ConnectionTrait>(
     }
     if !issues.is_empty() {
         return Err(DomainError::Rejected {
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             issues,
         });
     }
@@ -275,8 +275,8 @@ fn matching(viewer: &Viewer, resolved: &Resolved) -> SelectStatement {
         let mut any = Cond::any()
             .add(lower("name").like(LikeExpr::new(contains.clone()).escape('\\')))
             .add(lower("company").like(LikeExpr::new(contains).escape('\\')));
-        if keyword.bytes().all(|b| b.is_ascii_digit()) {
-            any = any.add(col("c", "phone").like(LikeExpr::new(format!("%{keyword}"))));
+        if let Some(phone) = contact::phone_keyword("c", keyword) {
+            any = any.add(phone);
         }
         q.cond_where(any);
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::error::FieldIssue;
+use crate::kernel::error::FieldIssue;
 
 /// A mainland China mobile number, valid by construction: eleven digits starting 13–19.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

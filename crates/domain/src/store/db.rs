@@ -7,8 +7,8 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
-use crate::error::DomainResult;
-use crate::migration::Migrator;
+use crate::kernel::error::DomainResult;
+use crate::store::migration::Migrator;
 
 /// How long a SQLite request waits for the one connection: it is only ever busy, never down.
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,13 +1,35 @@
-//! Tagging one customer: adding and removing a tag by hand, the tags a source may assign
-//! (active, in the tenant), attaching several at once under the exclusive-group rules, and the
-//! history row every change writes.
+//! Tagging: which tags customers carry. Adding and removing a tag by hand, the tags a source
+//! may assign (active, in the tenant), attaching several at once under the exclusive-group
+//! rules, batches over many customers (`batch`), and the history of every change.
+//!
+//! Owns `customer_tags` and `tag_history`, written only through [`links`]. The rules kept
+//! here: a tag is assigned only while active; in an exclusive group a new tag replaces the
+//! others, except that an automatic source (channel, rule) never replaces a tag a person chose
+//! (manual, api, import); every change is locked per customer and recorded in the history.
 
 use super::*;
+
+mod batch;
+pub(crate) mod links;
+
+use links::{Attribution, Links};
 
 impl<'a> Customers<'a> {
     /// Puts `tag` on the customer (replacing the other tag of an exclusive group) and returns
     /// the customer's tags. Adding a tag that is already there changes nothing.
     pub async fn add_tag(
+        &self,
+        id: CustomerId,
+        tag: TagId,
+        note: Option<String>,
+    ) -> DomainResult<Vec<CustomerTag>> {
+        retry::retrying("customers.add_tag", || {
+            self.add_tag_once(id, tag, note.clone())
+        })
+        .await
+    }
+
+    async fn add_tag_once(
         &self,
         id: CustomerId,
         tag: TagId,
@@ -21,9 +43,9 @@ impl<'a> Customers<'a> {
             .await?;
         if let Some(issue) = issues.pop() {
             let code = if issue.code == "archived" {
-                "tag_archived"
+                ErrorCode::TagArchived
             } else {
-                "validation_failed"
+                ErrorCode::ValidationFailed
             };
             return Err(DomainError::Rejected {
                 code,
@@ -59,26 +81,35 @@ impl<'a> Customers<'a> {
         tag: TagId,
         note: Option<String>,
     ) -> DomainResult<()> {
+        retry::retrying("customers.remove_tag", || {
+            self.remove_tag_once(id, tag, note.clone())
+        })
+        .await
+    }
+
+    async fn remove_tag_once(
+        &self,
+        id: CustomerId,
+        tag: TagId,
+        note: Option<String>,
+    ) -> DomainResult<()> {
         let txn = self.db.begin().await?;
         self.lock(&txn, id).await?;
-        let removed = customer_tag::Entity::delete_many()
-            .filter(customer_tag::Column::CustomerId.eq(id.0))
-            .filter(customer_tag::Column::TagId.eq(tag.0))
-            .exec(&txn)
-            .await?;
-        if removed.rows_affected == 0 {
-            return Err(DomainError::NotFound("tag on this customer"));
-        }
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-        self.history(
+        let removed = links::remove(
             &txn,
-            id,
-            tag.0,
-            "remove",
-            TagSource::Manual,
-            note.as_deref(),
+            self.tenant(),
+            Links::OfCustomer {
+                customer: id.0,
+                tags: &[tag.0],
+            },
+            self.by(TagSource::Manual, None, note.as_deref()),
+            Utc::now(),
         )
         .await?;
+        if removed.is_empty() {
+            return Err(DomainError::NotFound("tag on this customer"));
+        }
         self.touch(&txn, id).await?;
         data_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
@@ -125,8 +156,8 @@ impl<'a> Customers<'a> {
                 id: r.id,
                 tag_id: TagId(r.tag_id),
                 tag_name: names.get(&r.tag_id).cloned().unwrap_or_default(),
-                action: if r.action == "add" { "add" } else { "remove" },
-                source: TagSource::parse(&r.source),
+                action: r.action.as_str(),
+                source: r.source,
                 actor_id: r.actor_id.map(StaffId),
                 note: r.note,
                 created_at: r.created_at,
@@ -263,7 +294,7 @@ impl<'a> Customers<'a> {
             return Ok(0);
         }
         // (tag, group, source) of every tag the customer carries now.
-        let current: Vec<(i64, i64, String)> = if fresh {
+        let current: Vec<(i64, i64, TagSource)> = if fresh {
             Vec::new()
         } else {
             customer_tag::Entity::find()
@@ -296,7 +327,7 @@ impl<'a> Customers<'a> {
                         .filter(|(_, group, _)| *group == tag.group_id)
                 };
                 // A person's choice in an exclusive group stands against automatic sources.
-                let chosen = in_group().any(|(.., s)| !TagSource::parse(s).is_automatic());
+                let chosen = in_group().any(|(.., s)| !s.is_automatic());
                 if source.is_automatic() && chosen {
                     continue;
                 }
@@ -308,72 +339,48 @@ impl<'a> Customers<'a> {
             }
             added.push(tag.id);
         }
-        if !removed.is_empty() {
-            customer_tag::Entity::delete_many()
-                .filter(customer_tag::Column::CustomerId.eq(id.0))
-                .filter(customer_tag::Column::TagId.is_in(removed.iter().copied()))
-                .exec(txn)
-                .await?;
-        }
         if added.is_empty() && removed.is_empty() {
             return Ok(0);
         }
         let now = Utc::now();
-        if !added.is_empty() {
-            customer_tag::Entity::insert_many(added.iter().map(|&tag| customer_tag::ActiveModel {
-                customer_id: Set(id.0),
-                tag_id: Set(tag),
-                tenant_id: Set(self.tenant().0),
-                source: Set(source.as_str().to_owned()),
-                reason: Set(reason.map(str::to_owned)),
-                assigned_by: Set(self.actor.map(|a| a.0)),
-                created_at: Set(now),
-            }))
-            .exec_without_returning(txn)
-            .await?;
-        }
-        let changes = removed
-            .iter()
-            .map(|&tag| (tag, "remove"))
-            .chain(added.iter().map(|&tag| (tag, "add")));
-        tag_history::Entity::insert_many(changes.map(|(tag, action)| tag_history::ActiveModel {
-            tenant_id: Set(self.tenant().0),
-            customer_id: Set(id.0),
-            tag_id: Set(tag),
-            action: Set(action.to_owned()),
-            source: Set(source.as_str().to_owned()),
-            actor_id: Set(self.actor.map(|a| a.0)),
-            note: Set(note.map(str::to_owned)),
-            created_at: Set(now),
-            ..Default::default()
-        }))
-        .exec_without_returning(txn)
+        let by = self.by(source, reason, note);
+        links::remove(
+            txn,
+            self.tenant(),
+            Links::OfCustomer {
+                customer: id.0,
+                tags: &removed,
+            },
+            by,
+            now,
+        )
+        .await?;
+        links::add(
+            txn,
+            self.tenant(),
+            Links::OfCustomer {
+                customer: id.0,
+                tags: &added,
+            },
+            by,
+            now,
+        )
         .await?;
         Ok(added.len())
     }
 
-    pub(super) async fn history(
+    /// Who the changes of this service are attributed to.
+    pub(super) fn by<'b>(
         &self,
-        txn: &DatabaseTransaction,
-        id: CustomerId,
-        tag: i64,
-        action: &str,
         source: TagSource,
-        note: Option<&str>,
-    ) -> DomainResult<()> {
-        tag_history::Entity::insert(tag_history::ActiveModel {
-            tenant_id: Set(self.tenant().0),
-            customer_id: Set(id.0),
-            tag_id: Set(tag),
-            action: Set(action.to_owned()),
-            source: Set(source.as_str().to_owned()),
-            actor_id: Set(self.actor.map(|a| a.0)),
-            note: Set(note.map(str::to_owned)),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        })
-        .exec_without_returning(txn)
-        .await?;
-        Ok(())
+        reason: Option<&'b str>,
+        note: Option<&'b str>,
+    ) -> Attribution<'b> {
+        Attribution {
+            source,
+            reason,
+            note,
+            actor: self.actor,
+        }
     }
 }

@@ -16,13 +16,13 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::entities::{invite, staff, tenant};
-use crate::error::{DomainError, DomainResult};
-use crate::ids::{StaffId, TenantId};
-use crate::secret;
-use crate::sessions::{self, SubjectKind};
-use crate::visitors::{self, Visitor};
+use crate::identity::sessions::{self, SubjectKind};
+use crate::identity::visitors::{self, Visitor};
+use crate::kernel::error::{DomainError, DomainResult};
+use crate::kernel::ids::{StaffId, TenantId};
+use crate::kernel::secret;
+use crate::store::entities::{invite, staff, tenant};
+use crate::support::audit::{self, Actor, AuditEntry};
 
 /// What a staff member may do. Later features decide visibility by role and ownership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,9 +3,9 @@
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
-use crate::entities::audit_log;
-use crate::error::DomainResult;
-use crate::ids::{StaffId, TenantId, VisitorId};
+use crate::kernel::error::DomainResult;
+use crate::kernel::ids::{StaffId, TenantId, VisitorId};
+use crate::store::entities::audit_log;
 
 /// Who made a change.
 #[derive(Debug, Clone, Copy)]

@@ -22,6 +22,55 @@ impl FieldIssue {
     }
 }
 
+/// The machine-readable code of a refusal the domain reports as a whole (a field's own
+/// reason is [`FieldIssue::code`]). Clients match on [`ErrorCode::as_str`], so a variant's
+/// string never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Fields of the request break the rules; the issues say which.
+    ValidationFailed,
+    /// A tag to assign is archived.
+    TagArchived,
+    /// A batch's filter matches more customers than a batch may change.
+    TooManyCustomers,
+    PhoneTaken,
+    CustomerIdentityTaken,
+    TagNameTaken,
+    TagGroupNameTaken,
+    SceneTaken,
+    CustomFieldKeyTaken,
+    IdempotencyKeyClaimed,
+    /// A concurrent change won a unique index no rule above names.
+    Conflict,
+    /// A channel is paused or outside its active window.
+    ChannelInactive,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ValidationFailed => "validation_failed",
+            ErrorCode::TagArchived => "tag_archived",
+            ErrorCode::TooManyCustomers => "too_many_customers",
+            ErrorCode::PhoneTaken => "phone_taken",
+            ErrorCode::CustomerIdentityTaken => "customer_identity_taken",
+            ErrorCode::TagNameTaken => "tag_name_taken",
+            ErrorCode::TagGroupNameTaken => "tag_group_name_taken",
+            ErrorCode::SceneTaken => "scene_taken",
+            ErrorCode::CustomFieldKeyTaken => "custom_field_key_taken",
+            ErrorCode::IdempotencyKeyClaimed => "idempotency_key_claimed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::ChannelInactive => "channel_inactive",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
     #[error("{0} not found")]
@@ -45,7 +94,7 @@ pub enum DomainError {
     /// race lost on a unique index does not say).
     #[error("{detail}")]
     Taken {
-        code: &'static str,
+        code: ErrorCode,
         detail: String,
         existing_id: Option<i64>,
     },
@@ -53,7 +102,7 @@ pub enum DomainError {
     /// problem code (`validation_failed`, `tag_archived`, `too_many_customers`, …).
     #[error("{code}: {issues:?}")]
     Rejected {
-        code: &'static str,
+        code: ErrorCode,
         issues: Vec<FieldIssue>,
     },
     #[error("{field}: {message}")]
@@ -64,7 +113,7 @@ pub enum DomainError {
     /// The thing exists but can no longer (or not yet) be used, e.g. a channel outside its
     /// active window.
     #[error("{detail}")]
-    Gone { code: &'static str, detail: String },
+    Gone { code: ErrorCode, detail: String },
     /// The database cannot be reached or dropped the connection: the request may succeed
     /// when retried shortly (with the same Idempotency-Key, where it has one).
     #[error("the database is unavailable")]
@@ -79,7 +128,7 @@ impl DomainError {
     /// A 422-style rejection of one field.
     pub fn field(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         DomainError::Rejected {
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             issues: vec![FieldIssue::new(field, code, message)],
         }
     }
@@ -88,7 +137,7 @@ impl DomainError {
 impl From<FieldIssue> for DomainError {
     fn from(issue: FieldIssue) -> Self {
         DomainError::Rejected {
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             issues: vec![issue],
         }
     }
@@ -97,53 +146,53 @@ impl From<FieldIssue> for DomainError {
 /// Unique indexes and what breaking each means to a client. A check-then-insert can lose a
 /// race with a concurrent request; the index then decides, and the loser gets the same 409 it
 /// would have got a moment later.
-const UNIQUE_RULES: &[(&str, &str, &str, &str)] = &[
+const UNIQUE_RULES: &[(&str, &str, ErrorCode, &str)] = &[
     (
         "ux_customers_tenant_phone",
         "customers.tenant_id, customers.phone_index",
-        "phone_taken",
+        ErrorCode::PhoneTaken,
         "another customer already has this phone number",
     ),
     (
         "ux_tags_tenant_name",
         "tags.tenant_id, tags.name_key",
-        "tag_name_taken",
+        ErrorCode::TagNameTaken,
         "a tag with this name already exists",
     ),
     (
         "ux_tag_groups_tenant_name",
         "tag_groups.tenant_id, tag_groups.name_key",
-        "tag_group_name_taken",
+        ErrorCode::TagGroupNameTaken,
         "a tag group with this name already exists",
     ),
     (
         "ux_channels_tenant_scene",
         "channels.tenant_id, channels.scene",
-        "scene_taken",
+        ErrorCode::SceneTaken,
         "another channel already uses this scene",
     ),
     (
         "ux_customers_tenant_openid",
         "customers.tenant_id, customers.openid",
-        "customer_identity_taken",
+        ErrorCode::CustomerIdentityTaken,
         "another customer already has this WeChat identity",
     ),
     (
         "ux_customers_tenant_unionid",
         "customers.tenant_id, customers.unionid",
-        "customer_identity_taken",
+        ErrorCode::CustomerIdentityTaken,
         "another customer already has this WeChat identity",
     ),
     (
         "ux_idempotency_keys_scope_key",
         "idempotency_keys.scope, idempotency_keys.idem_key",
-        "idempotency_key_claimed",
+        ErrorCode::IdempotencyKeyClaimed,
         "another request holds this idempotency key",
     ),
     (
         "ux_custom_field_defs_key",
         "custom_field_defs.tenant_id, custom_field_defs.field_key",
-        "custom_field_key_taken",
+        ErrorCode::CustomFieldKeyTaken,
         "a custom field with this key already exists",
     ),
 ];
@@ -187,12 +236,12 @@ impl From<DbErr> for DomainError {
             .find(|(index, columns, _, _)| message.contains(index) || message.contains(columns));
         match rule {
             Some((_, _, code, detail)) => DomainError::Taken {
-                code,
+                code: *code,
                 detail: (*detail).to_owned(),
                 existing_id: None,
             },
             None => DomainError::Taken {
-                code: "conflict",
+                code: ErrorCode::Conflict,
                 detail: "a concurrent change conflicted with this one; retry".to_owned(),
                 existing_id: None,
             },

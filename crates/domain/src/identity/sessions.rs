@@ -12,10 +12,10 @@ use sea_orm::{
     Set, TransactionTrait,
 };
 
-use crate::entities::{auth_session, refresh_token};
-use crate::error::{DomainError, DomainResult};
-use crate::ids::{SessionId, TenantId};
-use crate::secret;
+use crate::kernel::error::{DomainError, DomainResult};
+use crate::kernel::ids::{SessionId, TenantId};
+use crate::kernel::secret;
+use crate::store::entities::{auth_session, refresh_token};
 
 /// Whose session it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,10 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::entities::tenant;
-use crate::error::{DomainError, DomainResult};
-use crate::ids::TenantId;
+use crate::kernel::error::{DomainError, DomainResult};
+use crate::kernel::ids::TenantId;
+use crate::store::entities::tenant;
+use crate::support::audit::{self, Actor, AuditEntry};
 
 /// The timezone "days since" rules are computed in unless a tenant says otherwise.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";

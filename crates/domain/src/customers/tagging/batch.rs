@@ -7,6 +7,13 @@ impl<'a> Customers<'a> {
     /// Adds and removes tags on many customers in one transaction: either every change is
     /// made or none is.
     pub async fn batch_tags(&self, batch: BatchTagging) -> DomainResult<BatchOutcome> {
+        retry::retrying("customers.batch_tags", || {
+            self.batch_tags_once(batch.clone())
+        })
+        .await
+    }
+
+    async fn batch_tags_once(&self, batch: BatchTagging) -> DomainResult<BatchOutcome> {
         let mut issues = Vec::new();
         let note = batch
             .note
@@ -30,9 +37,9 @@ impl<'a> Customers<'a> {
         }
         if !issues.is_empty() {
             let code = if issues.iter().any(|i| i.code == "archived") {
-                "tag_archived"
+                ErrorCode::TagArchived
             } else {
-                "validation_failed"
+                ErrorCode::ValidationFailed
             };
             return Err(DomainError::Rejected { code, issues });
         }
@@ -82,7 +89,7 @@ impl<'a> Customers<'a> {
                 let total = search::count(&txn, &self.viewer, &resolved).await?;
                 if total > BATCH_MAX_MATCHES {
                     return Err(DomainError::Rejected {
-                        code: "too_many_customers",
+                        code: ErrorCode::TooManyCustomers,
                         issues: vec![FieldIssue::new(
                             "filter",
                             "too_many_customers",
@@ -205,25 +212,17 @@ impl<'a> Customers<'a> {
             .copied()
             .filter(|c| !have.contains(c))
             .collect();
-        if missing.is_empty() {
-            return Ok(0);
-        }
-        let now = Utc::now();
-        customer_tag::Entity::insert_many(missing.iter().map(|&customer| {
-            customer_tag::ActiveModel {
-                customer_id: Set(customer),
-                tag_id: Set(tag.id),
-                tenant_id: Set(self.tenant().0),
-                source: Set(TagSource::Manual.as_str().to_owned()),
-                reason: Set(None),
-                assigned_by: Set(self.actor.map(|a| a.0)),
-                created_at: Set(now),
-            }
-        }))
-        .exec(txn)
+        links::add(
+            txn,
+            self.tenant(),
+            Links::OfTag {
+                tag: tag.id,
+                customers: &missing,
+            },
+            self.by(TagSource::Manual, None, note),
+            Utc::now(),
+        )
         .await?;
-        self.history_many(txn, &missing, tag.id, "add", note)
-            .await?;
         Ok(missing.len() as u64)
     }
 
@@ -235,50 +234,17 @@ impl<'a> Customers<'a> {
         tag: i64,
         note: Option<&str>,
     ) -> DomainResult<u64> {
-        let have: Vec<i64> = customer_tag::Entity::find()
-            .select_only()
-            .column(customer_tag::Column::CustomerId)
-            .filter(customer_tag::Column::TagId.eq(tag))
-            .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().copied()))
-            .into_tuple::<i64>()
-            .all(txn)
-            .await?;
-        if have.is_empty() {
-            return Ok(0);
-        }
-        customer_tag::Entity::delete_many()
-            .filter(customer_tag::Column::TagId.eq(tag))
-            .filter(customer_tag::Column::CustomerId.is_in(have.iter().copied()))
-            .exec(txn)
-            .await?;
-        self.history_many(txn, &have, tag, "remove", note).await?;
-        Ok(have.len() as u64)
-    }
-
-    pub(super) async fn history_many(
-        &self,
-        txn: &DatabaseTransaction,
-        customers: &[i64],
-        tag: i64,
-        action: &str,
-        note: Option<&str>,
-    ) -> DomainResult<()> {
-        let now = Utc::now();
-        tag_history::Entity::insert_many(customers.iter().map(|&customer| {
-            tag_history::ActiveModel {
-                tenant_id: Set(self.tenant().0),
-                customer_id: Set(customer),
-                tag_id: Set(tag),
-                action: Set(action.to_owned()),
-                source: Set(TagSource::Manual.as_str().to_owned()),
-                actor_id: Set(self.actor.map(|a| a.0)),
-                note: Set(note.map(str::to_owned)),
-                created_at: Set(now),
-                ..Default::default()
-            }
-        }))
-        .exec(txn)
+        let removed = links::remove(
+            txn,
+            self.tenant(),
+            Links::OfTag {
+                tag,
+                customers: chunk,
+            },
+            self.by(TagSource::Manual, None, note),
+            Utc::now(),
+        )
         .await?;
-        Ok(())
+        Ok(removed.len() as u64)
     }
 }

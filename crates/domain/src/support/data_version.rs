@@ -5,8 +5,8 @@
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 
-use crate::error::DomainResult;
-use crate::ids::TenantId;
+use crate::kernel::error::DomainResult;
+use crate::kernel::ids::TenantId;
 
 const TABLE: &str = "tenant_data_versions";
 

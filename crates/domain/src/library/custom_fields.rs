@@ -12,11 +12,11 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::data_version;
-use crate::entities::custom_field_def;
-use crate::error::{DomainError, DomainResult, FieldIssue};
-use crate::ids::{CustomFieldId, StaffId, TenantId};
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::kernel::ids::{CustomFieldId, StaffId, TenantId};
+use crate::store::entities::custom_field_def;
+use crate::support::audit::{self, Actor, AuditEntry};
+use crate::support::data_version;
 
 /// Longest text value, in characters.
 pub const TEXT_VALUE_MAX: usize = 200;
@@ -177,7 +177,7 @@ pub async fn create(
         .await?;
     if let Some(existing) = existing {
         return Err(DomainError::Taken {
-            code: "custom_field_key_taken",
+            code: ErrorCode::CustomFieldKeyTaken,
             detail: format!(
                 "the custom field \"{}\" (id {}) already uses this key",
                 existing.label, existing.id

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 
-use crate::entities::visitor;
-use crate::error::DomainResult;
-use crate::ids::VisitorId;
+use crate::kernel::error::DomainResult;
+use crate::kernel::ids::VisitorId;
+use crate::store::entities::visitor;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Visitor {

@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::entities::{auth_session, idempotency_key, refresh_token};
-use crate::error::DomainResult;
-use crate::idempotency;
+use crate::kernel::error::DomainResult;
+use crate::store::entities::{auth_session, idempotency_key, refresh_token};
+use crate::support::idempotency;
 
 /// Rows deleted per statement.
 const BATCH: u64 = 500;

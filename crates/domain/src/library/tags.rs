@@ -1,6 +1,6 @@
 //! The shared two-level tag library: tag groups (main tags) and tags (sub tags).
 //!
-//! Names are unique per tenant under their [`name_key`](crate::names::name_key), separately for
+//! Names are unique per tenant under their [`name_key`](crate::kernel::names::name_key), separately for
 //! groups and for tags, so near-duplicates are refused with the existing record named. An
 //! exclusive group allows at most one of its tags per customer. Archived tags stay on the
 //! customers that carry them but cannot be assigned again.
@@ -17,12 +17,12 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::data_version;
-use crate::entities::{tag, tag_group};
-use crate::error::{DomainError, DomainResult};
-use crate::ids::{StaffId, TagGroupId, TagId, TenantId};
-use crate::names::checked_unique_name;
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode};
+use crate::kernel::ids::{StaffId, TagGroupId, TagId, TenantId};
+use crate::kernel::names::checked_unique_name;
+use crate::store::entities::{tag, tag_group};
+use crate::support::audit::{self, Actor, AuditEntry};
+use crate::support::data_version;
 
 /// Longest tag or group name, in characters.
 pub const NAME_MAX: usize = 32;
@@ -557,7 +557,7 @@ impl<'a> TagLibrary<'a> {
             .await?;
         match existing {
             Some(g) if Some(TagGroupId(g.id)) != except => Err(DomainError::Taken {
-                code: "tag_group_name_taken",
+                code: ErrorCode::TagGroupNameTaken,
                 detail: format!(
                     "the tag group \"{}\" (id {}) already has this name",
                     g.name, g.id
@@ -581,7 +581,7 @@ impl<'a> TagLibrary<'a> {
             .await?;
         match existing {
             Some(t) if Some(TagId(t.id)) != except => Err(DomainError::Taken {
-                code: "tag_name_taken",
+                code: ErrorCode::TagNameTaken,
                 detail: format!("the tag \"{}\" (id {}) already has this name", t.name, t.id),
                 existing_id: Some(t.id),
             }),

@@ -1,17 +1,18 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::tagging::TagSource;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "tag_history")]
+#[sea_orm(table_name = "customer_tags")]
 pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub customer_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub tag_id: i64,
-    pub action: String,
-    pub source: String,
-    pub actor_id: Option<i64>,
-    pub note: Option<String>,
+    pub tenant_id: i64,
+    pub source: TagSource,
+    pub reason: Option<String>,
+    pub assigned_by: Option<i64>,
     pub created_at: DateTimeUtc,
 }
 

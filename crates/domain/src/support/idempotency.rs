@@ -13,8 +13,8 @@ use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
-use crate::entities::idempotency_key;
-use crate::error::{DomainError, DomainResult};
+use crate::kernel::error::{DomainError, DomainResult};
+use crate::store::entities::idempotency_key;
 
 /// How long a duplicate waits for the first request to finish.
 const WAIT: Duration = Duration::from_secs(10);

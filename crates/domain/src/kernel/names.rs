@@ -4,7 +4,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::error::FieldIssue;
+use crate::kernel::error::FieldIssue;
 
 /// Longest name key, in characters: the width of the `name_key` columns. NFKC can make a key
 /// much longer than its name (one "ﷺ" becomes 18 characters), so the key is checked too.

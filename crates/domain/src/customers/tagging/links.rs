@@ -1,0 +1,196 @@
+//! The one writer of `customer_tags` and `tag_history`: every tag that reaches or leaves a
+//! customer, from any source (manual, batch, channel, and later rules and imports), is written
+//! here, and each change gets its `tag_history` row in the same statement batch and the same
+//! transaction. `tag_history` is therefore the complete, ordered feed of tag changes that the
+//! rules engine and a tag index can read; nothing else in the crate inserts or deletes either
+//! table.
+//!
+//! Callers decide *what* changes (the exclusive-group rules, visibility, locks): they hold the
+//! row locks of the customers they change, and bump the tenant's data version once per
+//! transaction.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+};
+
+use crate::kernel::error::DomainResult;
+use crate::kernel::ids::{StaffId, TenantId};
+use crate::kernel::tagging::{TagAction, TagSource};
+use crate::store::entities::{customer_tag, tag_history};
+
+/// Who made a change and why; recorded on the links added and on every history row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attribution<'a> {
+    pub(crate) source: TagSource,
+    /// Why an automatic source assigned the tag ("captured through channel …"); kept on the link.
+    pub(crate) reason: Option<&'a str>,
+    /// What the person said about the change; kept on the history row.
+    pub(crate) note: Option<&'a str>,
+    /// The staff member who made the change; `None` for a visitor's capture or the system.
+    pub(crate) actor: Option<StaffId>,
+}
+
+/// A set of links: one customer with several tags, or one tag on several customers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Links<'a> {
+    OfCustomer { customer: i64, tags: &'a [i64] },
+    OfTag { tag: i64, customers: &'a [i64] },
+}
+
+impl Links<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Links::OfCustomer { tags, .. } => tags.is_empty(),
+            Links::OfTag { customers, .. } => customers.is_empty(),
+        }
+    }
+
+    /// `(customer, tag)` pairs.
+    fn pairs(&self) -> Vec<(i64, i64)> {
+        match *self {
+            Links::OfCustomer { customer, tags } => tags.iter().map(|&t| (customer, t)).collect(),
+            Links::OfTag { tag, customers } => customers.iter().map(|&c| (c, tag)).collect(),
+        }
+    }
+
+    /// The links of this set that exist.
+    fn existing(&self) -> Condition {
+        match *self {
+            Links::OfCustomer { customer, tags } => Condition::all()
+                .add(customer_tag::Column::CustomerId.eq(customer))
+                .add(customer_tag::Column::TagId.is_in(tags.iter().copied())),
+            Links::OfTag { tag, customers } => Condition::all()
+                .add(customer_tag::Column::TagId.eq(tag))
+                .add(customer_tag::Column::CustomerId.is_in(customers.iter().copied())),
+        }
+    }
+}
+
+/// Adds `links`, none of which may exist yet (the caller has read the customers' tags under
+/// their locks), and records each in the history.
+pub(crate) async fn add(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    links: Links<'_>,
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let pairs = links.pairs();
+    customer_tag::Entity::insert_many(pairs.iter().map(|&(customer, tag)| {
+        customer_tag::ActiveModel {
+            customer_id: Set(customer),
+            tag_id: Set(tag),
+            tenant_id: Set(tenant.0),
+            source: Set(by.source),
+            reason: Set(by.reason.map(str::to_owned)),
+            assigned_by: Set(by.actor.map(|a| a.0)),
+            created_at: Set(at),
+        }
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    record(txn, tenant, &pairs, TagAction::Add, by, at).await
+}
+
+/// Removes those of `links` that exist, records each removal in the history, and returns the
+/// `(customer, tag)` pairs removed.
+pub(crate) async fn remove(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    links: Links<'_>,
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> DomainResult<Vec<(i64, i64)>> {
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let present: Vec<(i64, i64)> = customer_tag::Entity::find()
+        .select_only()
+        .column(customer_tag::Column::CustomerId)
+        .column(customer_tag::Column::TagId)
+        .filter(customer_tag::Column::TenantId.eq(tenant.0))
+        .filter(links.existing())
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if present.is_empty() {
+        return Ok(present);
+    }
+    let customers: Vec<i64> = present.iter().map(|&(c, _)| c).collect();
+    let tags: Vec<i64> = present.iter().map(|&(_, t)| t).collect();
+    let subset = match links {
+        Links::OfCustomer { customer, .. } => Links::OfCustomer {
+            customer,
+            tags: &tags,
+        },
+        Links::OfTag { tag, .. } => Links::OfTag {
+            tag,
+            customers: &customers,
+        },
+    };
+    customer_tag::Entity::delete_many()
+        .filter(subset.existing())
+        .exec(txn)
+        .await?;
+    record(txn, tenant, &present, TagAction::Remove, by, at).await?;
+    Ok(present)
+}
+
+/// Removes every tag of `customer` (it is being deleted), with history rows saying so.
+pub(crate) async fn remove_all(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customer: i64,
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> DomainResult<usize> {
+    let tags: Vec<i64> = customer_tag::Entity::find()
+        .select_only()
+        .column(customer_tag::Column::TagId)
+        .filter(customer_tag::Column::CustomerId.eq(customer))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let removed = remove(
+        txn,
+        tenant,
+        Links::OfCustomer {
+            customer,
+            tags: &tags,
+        },
+        by,
+        at,
+    )
+    .await?;
+    Ok(removed.len())
+}
+
+async fn record(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    pairs: &[(i64, i64)],
+    action: TagAction,
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    tag_history::Entity::insert_many(pairs.iter().map(|&(customer, tag)| {
+        tag_history::ActiveModel {
+            tenant_id: Set(tenant.0),
+            customer_id: Set(customer),
+            tag_id: Set(tag),
+            action: Set(action),
+            source: Set(by.source),
+            actor_id: Set(by.actor.map(|a| a.0)),
+            note: Set(by.note.map(str::to_owned)),
+            created_at: Set(at),
+            ..Default::default()
+        }
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
