@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, ResponseError};
 use scantag_auth::jwt::JwtError;
 use scantag_auth::wechat::WeChatError;
 use scantag_domain::DomainError;
+use scantag_domain::access::policy::Refusal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -224,10 +225,17 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError::forbidden("insufficient_role", refusal.to_string())
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
         match err {
             DomainError::NotFound(what) => ApiError::not_found(what),
+            DomainError::Forbidden(detail) => ApiError::forbidden("insufficient_role", detail),
             DomainError::InviteInvalid => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invite_invalid",

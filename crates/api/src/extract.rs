@@ -18,6 +18,8 @@ use actix_web::middleware::Next;
 use actix_web::mime;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use scantag_auth::jwt::{Claims, PrincipalKind};
+use scantag_domain::access::StaffActor;
+use scantag_domain::access::policy::{self, Action};
 use scantag_domain::identity::sessions::{self, SubjectKind};
 use scantag_domain::identity::staff::{self, Role, Staff};
 use scantag_domain::identity::visitors::{self, Visitor};
@@ -543,23 +545,20 @@ impl StaffCaller {
         self.staff.role
     }
 
-    /// Fails with 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.staff.role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "insufficient_role",
-                format!(
-                    "this action needs the role {}",
-                    roles
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
-            ))
+    /// The caller as the domain's actor.
+    pub fn actor(&self) -> StaffActor {
+        StaffActor {
+            tenant: self.staff.tenant_id,
+            id: self.staff.id,
+            role: self.staff.role,
         }
+    }
+
+    /// Fails with 403 unless the policy lets the caller perform `action`. Handlers ask before
+    /// taking the body, so that a refusal comes before a validation error; the domain asks
+    /// again before acting.
+    pub fn may(&self, action: Action) -> Result<(), ApiError> {
+        Ok(policy::permit(&self.actor(), action)?)
     }
 }
 

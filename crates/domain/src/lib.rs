@@ -6,6 +6,7 @@
 //! `access` on `kernel`/`store`; `identity` and `library` on those; `customers` and `search`
 //! on the library; `channels`, `capture` and `tasks` on customers.
 
+pub mod access;
 pub mod capture;
 pub mod channels;
 pub mod customers;

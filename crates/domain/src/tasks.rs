@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use crate::access::StaffActor;
 use crate::kernel::error::{DomainError, DomainResult};
 use crate::kernel::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
 use crate::store::entities::task;
@@ -179,7 +180,7 @@ pub enum StatusFilter {
     All,
 }
 
-/// The tasks of one staff member.
+/// The tasks of one staff member: everyone sees and completes only the tasks given to them.
 pub struct Tasks<'a> {
     db: &'a DatabaseConnection,
     tenant: TenantId,
@@ -187,11 +188,11 @@ pub struct Tasks<'a> {
 }
 
 impl<'a> Tasks<'a> {
-    pub fn new(db: &'a DatabaseConnection, tenant: TenantId, assignee: StaffId) -> Self {
+    pub fn new(db: &'a DatabaseConnection, staff: &StaffActor) -> Self {
         Tasks {
             db,
-            tenant,
-            assignee,
+            tenant: staff.tenant,
+            assignee: staff.id,
         }
     }
 

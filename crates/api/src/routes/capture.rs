@@ -19,7 +19,7 @@ use validator::Validate;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, StaffCaller, ValidJson, ValidQuery, VisitorCaller};
-use crate::routes::customers::{CustomerTagView, viewer};
+use crate::routes::customers::CustomerTagView;
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -632,7 +632,7 @@ pub async fn customer_captures(
     caller: StaffCaller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let items = capture::customer_captures(&state.db, viewer(&caller), CustomerId(id.into_inner()))
+    let items = capture::customer_captures(&state.db, &caller.actor(), CustomerId(id.into_inner()))
         .await?
         .into_iter()
         .map(Into::into)

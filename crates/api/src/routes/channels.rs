@@ -8,7 +8,6 @@ use scantag_domain::channels::{
     self, Channel, ChannelPatch, ChannelStats, ChannelTag, Channels, FormField, NewChannel,
     OwnerPolicy,
 };
-use scantag_domain::identity::staff::Role;
 use scantag_domain::{ChannelId, StaffId, TagId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,6 +20,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{StaffCaller, ValidJson, ValidQuery};
 use crate::routes::customers::nullable;
 use crate::state::AppState;
+use scantag_domain::access::policy::Action;
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 /// Unlimited mini-program codes never expire; a cached image is only dropped to save space.
@@ -313,24 +313,21 @@ pub async fn create_channel(
     caller: StaffCaller,
     body: ValidJson<CreateChannelRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Manager])?;
+    caller.may(Action::ManageChannels)?;
     let r = body.into_inner()?;
-    let channel = Channels::new(&state.db, caller.tenant())
-        .create(
-            caller.id(),
-            NewChannel {
-                name: r.name,
-                scene: r.scene,
-                default_tag_ids: tag_ids(r.default_tag_ids),
-                owner_policy: r.owner_policy.map_or(OwnerPolicy::Pool, Into::into),
-                form: r.form.into_iter().map(Into::into).collect(),
-                privacy_policy_version: r.privacy_policy_version,
-                privacy_policy_url: r.privacy_policy_url,
-                starts_at: r.starts_at,
-                ends_at: r.ends_at,
-                active: r.active.unwrap_or(true),
-            },
-        )
+    let channel = Channels::new(&state.db, &caller.actor())
+        .create(NewChannel {
+            name: r.name,
+            scene: r.scene,
+            default_tag_ids: tag_ids(r.default_tag_ids),
+            owner_policy: r.owner_policy.map_or(OwnerPolicy::Pool, Into::into),
+            form: r.form.into_iter().map(Into::into).collect(),
+            privacy_policy_version: r.privacy_policy_version,
+            privacy_policy_url: r.privacy_policy_url,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            active: r.active.unwrap_or(true),
+        })
         .await?;
     Ok(HttpResponse::Created().json(ChannelView::from(channel)))
 }
@@ -350,7 +347,7 @@ pub async fn list_channels(
     state: web::Data<AppState>,
     caller: StaffCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let items = Channels::new(&state.db, caller.tenant())
+    let items = Channels::new(&state.db, &caller.actor())
         .list()
         .await?
         .into_iter()
@@ -377,7 +374,7 @@ pub async fn get_channel(
     caller: StaffCaller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel = Channels::new(&state.db, caller.tenant())
+    let channel = Channels::new(&state.db, &caller.actor())
         .get(ChannelId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().json(ChannelView::from(channel)))
@@ -404,11 +401,10 @@ pub async fn update_channel(
     id: web::Path<i64>,
     body: ValidJson<UpdateChannelRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Manager])?;
+    caller.may(Action::ManageChannels)?;
     let r = body.into_inner()?;
-    let channel = Channels::new(&state.db, caller.tenant())
+    let channel = Channels::new(&state.db, &caller.actor())
         .update(
-            caller.id(),
             ChannelId(id.into_inner()),
             ChannelPatch {
                 name: r.name,

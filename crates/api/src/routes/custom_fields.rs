@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use scantag_domain::identity::staff::Role;
 use scantag_domain::library::custom_fields::{self, CustomFieldDef, FieldType, NewCustomField};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,6 +10,7 @@ use validator::Validate;
 use crate::error::{ApiError, Problem};
 use crate::extract::{StaffCaller, ValidJson};
 use crate::state::AppState;
+use scantag_domain::access::policy::Action;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -130,12 +130,11 @@ pub async fn create_field(
     caller: StaffCaller,
     body: ValidJson<CreateCustomFieldRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
+    caller.may(Action::DefineCustomFields)?;
     let r = body.into_inner()?;
     let def = custom_fields::create(
         &state.db,
-        caller.tenant(),
-        caller.id(),
+        &caller.actor(),
         NewCustomField {
             key: r.key,
             label: r.label,

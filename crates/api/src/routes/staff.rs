@@ -13,6 +13,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{StaffCaller, ValidJson};
 use crate::routes::auth::RoleView;
 use crate::state::AppState;
+use scantag_domain::access::policy::Action;
 
 /// The longest an invite may be valid for, in hours (30 days).
 const INVITE_MAX_HOURS: u32 = 720;
@@ -124,7 +125,7 @@ pub async fn create_invite(
     caller: StaffCaller,
     body: ValidJson<CreateInviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
+    caller.may(Action::InviteStaff)?;
     let request = body.into_inner()?;
     let ttl = request
         .expires_in_hours
@@ -163,7 +164,7 @@ pub async fn list_staff(
     state: web::Data<AppState>,
     caller: StaffCaller,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Manager])?;
+    caller.may(Action::ListStaff)?;
     let items = TenantStaff::new(&state.db, caller.tenant())
         .list()
         .await?
@@ -198,11 +199,11 @@ pub async fn update_staff(
     id: web::Path<i64>,
     body: ValidJson<UpdateStaffRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
+    caller.may(Action::ManageStaff)?;
     let request = body.into_inner()?;
     let updated = TenantStaff::new(&state.db, caller.tenant())
         .update(
-            caller.id(),
+            &caller.actor(),
             StaffId(id.into_inner()),
             StaffChange {
                 active: request.active,

@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use scantag_domain::identity::staff::Role;
 use scantag_domain::library::tags::{
     Dimension, NewTag, NewTagGroup, StatusFilter, Tag, TagChange, TagGroup, TagGroupChange,
     TagLibrary, TagStatus,
@@ -15,9 +14,7 @@ use validator::{Validate, ValidationError};
 use crate::error::{ApiError, Problem};
 use crate::extract::{StaffCaller, ValidJson, ValidQuery};
 use crate::state::AppState;
-
-/// Who may change the tag library.
-pub const CURATORS: &[Role] = &[Role::Admin, Role::Manager];
+use scantag_domain::access::policy::Action;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -332,7 +329,7 @@ pub struct TagListQuery {
 }
 
 fn library<'a>(state: &'a AppState, caller: &StaffCaller) -> TagLibrary<'a> {
-    TagLibrary::new(&state.db, caller.tenant(), caller.id())
+    TagLibrary::new(&state.db, &caller.actor())
 }
 
 async fn groups_with_tags(
@@ -385,7 +382,7 @@ pub async fn create_group(
     caller: StaffCaller,
     body: ValidJson<CreateTagGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(CURATORS)?;
+    caller.may(Action::CurateTagLibrary)?;
     let r = body.into_inner()?;
     let group = library(&state, &caller)
         .create_group(NewTagGroup {
@@ -468,7 +465,7 @@ pub async fn update_group(
     id: web::Path<i64>,
     body: ValidJson<UpdateTagGroupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(CURATORS)?;
+    caller.may(Action::CurateTagLibrary)?;
     let r = body.into_inner()?;
     let group = library(&state, &caller)
         .update_group(
@@ -504,7 +501,7 @@ pub async fn create_tag(
     caller: StaffCaller,
     body: ValidJson<CreateTagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(CURATORS)?;
+    caller.may(Action::CurateTagLibrary)?;
     let r = body.into_inner()?;
     let tag = library(&state, &caller)
         .create_tag(NewTag {
@@ -593,7 +590,7 @@ pub async fn update_tag(
     id: web::Path<i64>,
     body: ValidJson<UpdateTagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(CURATORS)?;
+    caller.may(Action::CurateTagLibrary)?;
     let r = body.into_inner()?;
     let tag = library(&state, &caller)
         .update_tag(

@@ -137,7 +137,7 @@ pub async fn list_tasks(
         TaskStatusQuery::Done => StatusFilter::Done,
         TaskStatusQuery::All => StatusFilter::All,
     };
-    let (items, next) = Tasks::new(&state.db, caller.tenant(), caller.id())
+    let (items, next) = Tasks::new(&state.db, &caller.actor())
         .list(status, q.limit.unwrap_or(50), before)
         .await?;
     Ok(HttpResponse::Ok().json(TaskPage {
@@ -164,7 +164,7 @@ pub async fn complete_task(
     caller: StaffCaller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let task = Tasks::new(&state.db, caller.tenant(), caller.id())
+    let task = Tasks::new(&state.db, &caller.actor())
         .complete(TaskId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().json(TaskView::from(task)))

@@ -15,6 +15,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::access::SystemTask;
 use crate::channels::{self, FormField, FormTarget, OpenChannel, OwnerPolicy};
 use crate::customers::{self, CustomerTag, Customers, PhoneNumber, TagSource, contact};
 use crate::identity::visitors::Visitor;
@@ -295,7 +296,13 @@ async fn record(
     };
     let id = CustomerId(customer.id);
 
-    let system = Customers::system(db, tenant);
+    let system = Customers::system(
+        db,
+        tenant,
+        SystemTask::Capture {
+            channel: channel_id,
+        },
+    );
     let mut ignored = Vec::new();
     let tags = system
         .assignable_tags(&txn, &open.default_tag_ids, "default_tag_ids", &mut ignored)

@@ -2,23 +2,24 @@
 //! submitted values the record did not take.
 
 use super::*;
+use crate::access::StaffActor;
 
 /// The captures of a customer the viewer can see, newest first.
 pub async fn customer_captures(
     db: &DatabaseConnection,
-    viewer: customers::Viewer,
+    staff: &StaffActor,
     id: CustomerId,
 ) -> DomainResult<Vec<CaptureRecord>> {
-    Customers::new(db, viewer).get(id).await?;
+    Customers::new(db, staff).get(id).await?;
     let rows = capture::Entity::find()
-        .filter(capture::Column::TenantId.eq(viewer.tenant.0))
+        .filter(capture::Column::TenantId.eq(staff.tenant.0))
         .filter(capture::Column::CustomerId.eq(id.0))
         .order_by_desc(capture::Column::Id)
         .limit(200)
         .all(db)
         .await?;
     let names: std::collections::HashMap<i64, String> = channel::Entity::find()
-        .filter(channel::Column::TenantId.eq(viewer.tenant.0))
+        .filter(channel::Column::TenantId.eq(staff.tenant.0))
         .filter(channel::Column::Id.is_in(rows.iter().map(|r| r.channel_id)))
         .all(db)
         .await?

@@ -2,6 +2,7 @@
 //! default tags, the owner policy and the form.
 
 use super::*;
+use crate::access::SystemTask;
 
 impl<'a> Channels<'a> {
     pub(super) async fn check_config(
@@ -89,7 +90,7 @@ impl<'a> Channels<'a> {
             return Ok(());
         }
         // The same rules as tagging a customer by hand: known, active, one per exclusive group.
-        Customers::system(self.db, self.tenant)
+        Customers::system(self.db, self.tenant, SystemTask::ChannelSetup)
             .assignable_tags(txn, ids, "default_tag_ids", issues)
             .await?;
         Ok(())

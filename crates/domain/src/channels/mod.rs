@@ -15,6 +15,8 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::access::StaffActor;
+use crate::access::policy::{self, Action};
 use crate::customers::Customers;
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
 use crate::kernel::ids::{ChannelId, StaffId, TagGroupId, TagId, TenantId};
@@ -257,18 +259,26 @@ pub(crate) fn form_target<'d>(key: &str, defs: &'d [CustomFieldDef]) -> Option<F
         })
 }
 
-/// Channel management for one tenant's staff.
+/// Channel management for one tenant's staff: every staff member reads channels; creating
+/// and changing them is [`Action::ManageChannels`].
 pub struct Channels<'a> {
     db: &'a DatabaseConnection,
     tenant: TenantId,
+    actor: StaffActor,
 }
 
 impl<'a> Channels<'a> {
-    pub fn new(db: &'a DatabaseConnection, tenant: TenantId) -> Self {
-        Channels { db, tenant }
+    pub fn new(db: &'a DatabaseConnection, actor: &StaffActor) -> Self {
+        Channels {
+            db,
+            tenant: actor.tenant,
+            actor: *actor,
+        }
     }
 
-    pub async fn create(&self, actor: StaffId, new: NewChannel) -> DomainResult<Channel> {
+    pub async fn create(&self, new: NewChannel) -> DomainResult<Channel> {
+        policy::permit(&self.actor, Action::ManageChannels)?;
+        let actor = self.actor.id;
         let mut issues = Vec::new();
         text_issue("name", &new.name, NAME_MAX, &mut issues);
         let prefix = qr_scene(self.tenant, "").chars().count();
@@ -359,12 +369,9 @@ impl<'a> Channels<'a> {
         self.get(ChannelId(model.id)).await
     }
 
-    pub async fn update(
-        &self,
-        actor: StaffId,
-        id: ChannelId,
-        patch: ChannelPatch,
-    ) -> DomainResult<Channel> {
+    pub async fn update(&self, id: ChannelId, patch: ChannelPatch) -> DomainResult<Channel> {
+        policy::permit(&self.actor, Action::ManageChannels)?;
+        let actor = self.actor.id;
         let txn = self.db.begin().await?;
         let current = channel::Entity::find_by_id(id.0)
             .filter(channel::Column::TenantId.eq(self.tenant.0))

@@ -10,12 +10,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::access::policy::{self, Action};
+use crate::access::{Actor as AccessActor, Scope, StaffActor, SystemTask};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
 use crate::kernel::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
 use crate::kernel::names::checked_name;
@@ -25,7 +27,7 @@ use crate::store::entities::{
     customer, customer_field_value, customer_tag, staff, tag, tag_group, tag_history,
 };
 use crate::store::retry;
-use crate::support::audit::{self, Actor, AuditEntry};
+use crate::support::audit::{self, AuditEntry};
 use crate::support::data_version;
 
 pub(crate) mod contact;
@@ -47,12 +49,32 @@ pub const BATCH_MAX_MATCHES: u64 = 10_000;
 /// Rows per statement when writing many rows.
 const CHUNK: usize = 500;
 
-/// Who is looking: the tenant, the staff member, and whether they see every customer.
+/// Who is looking: the tenant, and which of its customers the actor sees
+/// ([`policy::customer_scope`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Viewer {
     pub tenant: TenantId,
-    pub staff: StaffId,
-    pub sees_all: bool,
+    pub scope: Scope,
+}
+
+impl Viewer {
+    pub fn of(staff: &StaffActor) -> Viewer {
+        Viewer {
+            tenant: staff.tenant,
+            scope: policy::customer_scope(&AccessActor::Staff(*staff)),
+        }
+    }
+
+    /// The customers of this viewer's scope, as a condition on `customers`.
+    pub(crate) fn condition(&self) -> Condition {
+        let tenant = Condition::all().add(customer::Column::TenantId.eq(self.tenant.0));
+        match self.scope {
+            Scope::Tenant => tenant,
+            Scope::Own(staff) => tenant.add(customer::Column::OwnerId.eq(staff.0)),
+            // Ids are positive: no customer matches.
+            Scope::Nothing => tenant.add(customer::Column::Id.lt(0)),
+        }
+    }
 }
 
 /// A tag on a customer, with why it is there.
@@ -182,34 +204,32 @@ pub(crate) struct Assignable {
     exclusive: bool,
 }
 
-/// Customer operations for one viewer.
+/// Customer operations for one actor, within the customers it sees.
 pub struct Customers<'a> {
     db: &'a DatabaseConnection,
     viewer: Viewer,
-    /// Who tag links and history rows name; `None` for changes the system makes on its own
-    /// (a visitor's capture, later the rules engine).
-    actor: Option<StaffId>,
+    actor: AccessActor,
 }
 
 impl<'a> Customers<'a> {
-    pub fn new(db: &'a DatabaseConnection, viewer: Viewer) -> Self {
+    pub fn new(db: &'a DatabaseConnection, staff: &StaffActor) -> Self {
         Customers {
             db,
-            viewer,
-            actor: Some(viewer.staff),
+            viewer: Viewer::of(staff),
+            actor: AccessActor::Staff(*staff),
         }
     }
 
-    /// Operations made by the system itself for `tenant`, seeing every customer.
-    pub(crate) fn system(db: &'a DatabaseConnection, tenant: TenantId) -> Self {
+    /// Operations the system makes on its own for `task`, seeing every customer of `tenant`.
+    pub(crate) fn system(db: &'a DatabaseConnection, tenant: TenantId, task: SystemTask) -> Self {
+        let actor = AccessActor::System { tenant, task };
         Customers {
             db,
             viewer: Viewer {
                 tenant,
-                staff: StaffId(0),
-                sees_all: true,
+                scope: policy::customer_scope(&actor),
             },
-            actor: None,
+            actor,
         }
     }
 
@@ -246,18 +266,17 @@ impl<'a> Customers<'a> {
                 format!("at most {INITIAL_TAGS_MAX} tags"),
             ));
         }
-        let owner = match (new.owner_id, self.viewer.sees_all) {
-            (None, true) => None,
-            (None, false) => Some(self.viewer.staff),
-            (Some(owner), _) => Some(owner),
+        let owner = match policy::owner_of_new_customer(self.viewer.scope, new.owner_id) {
+            Ok(owner) => owner,
+            Err(requested) => {
+                issues.push(FieldIssue::new(
+                    "owner_id",
+                    "forbidden",
+                    "sales reps create customers they own",
+                ));
+                requested
+            }
         };
-        if !self.viewer.sees_all && owner != Some(self.viewer.staff) {
-            issues.push(FieldIssue::new(
-                "owner_id",
-                "forbidden",
-                "sales reps create customers they own",
-            ));
-        }
         let defs = custom_fields::list(self.db, self.tenant()).await?;
         let values = validate_custom_fields(&defs, &new.custom_fields, true, &mut issues);
         let txn = self.db.begin().await?;
@@ -312,7 +331,7 @@ impl<'a> Customers<'a> {
         load(self.db, self.tenant(), &[id.0])
             .await?
             .pop()
-            .filter(|c| self.viewer.sees_all || c.owner_id == Some(self.viewer.staff))
+            .filter(|c| self.viewer.scope.covers(c.owner_id))
             .ok_or(DomainError::NotFound("customer"))
     }
 
@@ -354,7 +373,7 @@ impl<'a> Customers<'a> {
             active.project_stage = Set(optional_text("project_stage", stage, 32, &mut issues));
         }
         if let Some(owner) = patch.owner_id {
-            if !self.viewer.sees_all {
+            if !policy::allows(&self.actor, Action::ReassignCustomers) {
                 issues.push(FieldIssue::new(
                     "owner_id",
                     "forbidden",
@@ -441,13 +460,9 @@ impl<'a> Customers<'a> {
         txn: &DatabaseTransaction,
         id: CustomerId,
     ) -> DomainResult<customer::Model> {
-        let mut query = customer::Entity::find_by_id(id.0)
-            .filter(customer::Column::TenantId.eq(self.tenant().0))
-            .filter(customer::Column::DeletedAt.is_null());
-        if !self.viewer.sees_all {
-            query = query.filter(customer::Column::OwnerId.eq(self.viewer.staff.0));
-        }
-        query
+        customer::Entity::find_by_id(id.0)
+            .filter(self.viewer.condition())
+            .filter(customer::Column::DeletedAt.is_null())
             .lock_exclusive()
             .one(txn)
             .await?
@@ -512,7 +527,7 @@ impl<'a> Customers<'a> {
             txn,
             AuditEntry {
                 tenant_id: Some(self.tenant()),
-                actor: Actor::Staff(self.viewer.staff),
+                actor: self.actor.into(),
                 action,
                 target_type: "customer",
                 target_id: Some(id.to_string()),

@@ -5,17 +5,17 @@
 //! everyone after that. Everything a handler does to staff goes through [`TenantStaff`], which
 //! is scoped to one tenant by construction: another tenant's staff are simply not found.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+pub use crate::access::Role;
+use crate::access::StaffActor;
+use crate::access::policy::{self, Action};
 use crate::identity::sessions::{self, SubjectKind};
 use crate::identity::visitors::{self, Visitor};
 use crate::kernel::error::{DomainError, DomainResult};
@@ -23,50 +23,6 @@ use crate::kernel::ids::{StaffId, TenantId};
 use crate::kernel::secret;
 use crate::store::entities::{invite, staff, tenant};
 use crate::support::audit::{self, Actor, AuditEntry};
-
-/// What a staff member may do. Later features decide visibility by role and ownership.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Manages the tenant: staff, invites, settings, and everything a manager can do.
-    Admin,
-    /// Sees and manages every customer of the tenant.
-    Manager,
-    /// Sees and works the customers they own.
-    Sales,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Manager => "manager",
-            Role::Sales => "sales",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = DomainError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "manager" => Ok(Role::Manager),
-            "sales" => Ok(Role::Sales),
-            _ => Err(DomainError::Invalid {
-                field: "role",
-                message: "must be admin, manager or sales".into(),
-            }),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Staff {
@@ -378,10 +334,12 @@ impl<'a> TenantStaff<'a> {
     /// once. Admins cannot deactivate or demote themselves, so a tenant keeps an admin.
     pub async fn update(
         &self,
-        actor: StaffId,
+        by: &StaffActor,
         id: StaffId,
         change: StaffChange,
     ) -> DomainResult<Staff> {
+        policy::permit(by, Action::ManageStaff)?;
+        let actor = by.id;
         let txn = self.db.begin().await?;
         let current = self.find_model(&txn, id).await?;
         let current_role: Role = current.role.parse()?;

@@ -75,6 +75,9 @@ impl std::fmt::Display for ErrorCode {
 pub enum DomainError {
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The actor's role does not allow the action (`access::policy` says which would).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("invite code is not valid")]
     InviteInvalid,
     #[error("invite code has already been used")]

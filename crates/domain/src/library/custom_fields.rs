@@ -12,8 +12,10 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::access::StaffActor;
+use crate::access::policy::{self, Action};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
-use crate::kernel::ids::{CustomFieldId, StaffId, TenantId};
+use crate::kernel::ids::{CustomFieldId, TenantId};
 use crate::store::entities::custom_field_def;
 use crate::support::audit::{self, Actor, AuditEntry};
 use crate::support::data_version;
@@ -115,13 +117,14 @@ pub fn valid_key(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Defines a custom field for `tenant`.
+/// Defines a custom field for the staff member's tenant ([`Action::DefineCustomFields`]).
 pub async fn create(
     db: &DatabaseConnection,
-    tenant: TenantId,
-    actor: StaffId,
+    staff: &StaffActor,
     new: NewCustomField,
 ) -> DomainResult<CustomFieldDef> {
+    policy::permit(staff, Action::DefineCustomFields)?;
+    let (tenant, actor) = (staff.tenant, staff.id);
     if !valid_key(&new.key) {
         return Err(DomainError::field(
             "key",

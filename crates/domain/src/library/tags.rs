@@ -17,8 +17,10 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use crate::access::StaffActor;
+use crate::access::policy::{self, Action};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode};
-use crate::kernel::ids::{StaffId, TagGroupId, TagId, TenantId};
+use crate::kernel::ids::{TagGroupId, TagId, TenantId};
 use crate::kernel::names::checked_unique_name;
 use crate::store::entities::{tag, tag_group};
 use crate::support::audit::{self, Actor, AuditEntry};
@@ -229,19 +231,25 @@ fn checked_text(field: &'static str, text: Option<String>) -> DomainResult<Optio
     Ok(text)
 }
 
-/// The tag library of one tenant, as one staff member sees and changes it.
+/// The tag library of one tenant, as one staff member sees and changes it. Every staff member
+/// reads it; changing it is [`Action::CurateTagLibrary`].
 pub struct TagLibrary<'a> {
     db: &'a DatabaseConnection,
     tenant: TenantId,
-    actor: StaffId,
+    actor: StaffActor,
 }
 
 impl<'a> TagLibrary<'a> {
-    pub fn new(db: &'a DatabaseConnection, tenant: TenantId, actor: StaffId) -> Self {
-        TagLibrary { db, tenant, actor }
+    pub fn new(db: &'a DatabaseConnection, actor: &StaffActor) -> Self {
+        TagLibrary {
+            db,
+            tenant: actor.tenant,
+            actor: *actor,
+        }
     }
 
     pub async fn create_group(&self, new: NewTagGroup) -> DomainResult<TagGroup> {
+        policy::permit(&self.actor, Action::CurateTagLibrary)?;
         let (name, key) = checked_name("name", &new.name)?;
         let description = checked_text("description", new.description)?;
         let txn = self.db.begin().await?;
@@ -280,6 +288,7 @@ impl<'a> TagLibrary<'a> {
         id: TagGroupId,
         change: TagGroupChange,
     ) -> DomainResult<TagGroup> {
+        policy::permit(&self.actor, Action::CurateTagLibrary)?;
         let txn = self.db.begin().await?;
         let current = self.group_model(&txn, id).await?;
         let mut active: tag_group::ActiveModel = current.into();
@@ -348,6 +357,7 @@ impl<'a> TagLibrary<'a> {
     }
 
     pub async fn create_tag(&self, new: NewTag) -> DomainResult<Tag> {
+        policy::permit(&self.actor, Action::CurateTagLibrary)?;
         let (name, key) = checked_name("name", &new.name)?;
         let definition = checked_text("definition", new.definition)?;
         let color = new
@@ -406,6 +416,7 @@ impl<'a> TagLibrary<'a> {
     }
 
     pub async fn update_tag(&self, id: TagId, change: TagChange) -> DomainResult<Tag> {
+        policy::permit(&self.actor, Action::CurateTagLibrary)?;
         let txn = self.db.begin().await?;
         let current = self.tag_model(&txn, id).await?;
         let mut active: tag::ActiveModel = current.into();
@@ -623,7 +634,7 @@ impl<'a> TagLibrary<'a> {
             conn,
             AuditEntry {
                 tenant_id: Some(self.tenant),
-                actor: Actor::Staff(self.actor),
+                actor: Actor::Staff(self.actor.id),
                 action,
                 target_type,
                 target_id: Some(target_id.to_string()),

@@ -17,6 +17,7 @@ use sea_orm::sea_query::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::access::Scope;
 use crate::customers::{self, Customer, Viewer, contact};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
 use crate::kernel::ids::{StaffId, TagId, TenantId};
@@ -229,8 +230,15 @@ fn matching(viewer: &Viewer, resolved: &Resolved) -> SelectStatement {
     if !f.none_of.is_empty() {
         q.and_where(Expr::exists(probe(&f.none_of)).not());
     }
-    if !viewer.sees_all {
-        q.and_where(col("c", "owner_id").eq(viewer.staff.0));
+    match viewer.scope {
+        Scope::Tenant => {}
+        Scope::Own(staff) => {
+            q.and_where(col("c", "owner_id").eq(staff.0));
+        }
+        // Ids are positive: no customer matches.
+        Scope::Nothing => {
+            q.and_where(col("c", "id").lt(0));
+        }
     }
     if let Some(owner) = f.owner_id {
         q.and_where(col("c", "owner_id").eq(owner.0));

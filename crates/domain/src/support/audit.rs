@@ -14,6 +14,18 @@ pub enum Actor {
     Operator,
     Staff(StaffId),
     Visitor(VisitorId),
+    /// The system on its own (a capture's follow-through, later rules and schedules).
+    System,
+}
+
+impl From<crate::access::Actor> for Actor {
+    fn from(actor: crate::access::Actor) -> Self {
+        match actor {
+            crate::access::Actor::Staff(staff) => Actor::Staff(staff.id),
+            crate::access::Actor::Visitor(visitor) => Actor::Visitor(visitor),
+            crate::access::Actor::System { .. } => Actor::System,
+        }
+    }
 }
 
 impl Actor {
@@ -22,12 +34,13 @@ impl Actor {
             Actor::Operator => "operator",
             Actor::Staff(_) => "staff",
             Actor::Visitor(_) => "visitor",
+            Actor::System => "system",
         }
     }
 
     fn id(self) -> Option<i64> {
         match self {
-            Actor::Operator => None,
+            Actor::Operator | Actor::System => None,
             Actor::Staff(id) => Some(id.0),
             Actor::Visitor(id) => Some(id.0),
         }

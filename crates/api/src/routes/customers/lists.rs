@@ -228,7 +228,7 @@ pub async fn batch_tags(
             ));
         }
     };
-    let outcome = Customers::new(&state.db, viewer(&caller))
+    let outcome = Customers::new(&state.db, &caller.actor())
         .batch_tags(BatchTagging {
             add: r.add.into_iter().map(TagId).collect(),
             remove: r.remove.into_iter().map(TagId).collect(),
@@ -267,17 +267,17 @@ pub async fn search_customers(
     body: ValidJson<SearchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let r = SearchRequest::try_from(body.into_inner()?)?;
-    let viewer = viewer(&caller);
+    let viewer = Viewer::of(&caller.actor());
     let bypass = req
         .headers()
         .get(CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("no-cache") || v.contains("no-store"));
     let version = data_version::current(&state.db, viewer.tenant).await?;
-    let scope = if viewer.sees_all {
-        "all".to_owned()
-    } else {
-        format!("owner{}", viewer.staff)
+    let scope = match viewer.scope {
+        Scope::Tenant => "all".to_owned(),
+        Scope::Own(staff) => format!("owner{staff}"),
+        Scope::Nothing => "none".to_owned(),
     };
     let fingerprint = serde_json::to_vec(&r).map_err(|e| ApiError::internal(&e))?;
     let key = format!(

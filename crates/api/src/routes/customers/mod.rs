@@ -3,11 +3,11 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use scantag_domain::access::Scope;
 use scantag_domain::customers::{
     BatchTagging, BatchTarget, Customer, CustomerPatch, CustomerTag, Customers, NewCustomer,
     TagSource, Viewer,
 };
-use scantag_domain::identity::staff::Role;
 use scantag_domain::search::{self, Filter};
 use scantag_domain::support::data_version;
 use scantag_domain::{CustomerId, StaffId, TagId};
@@ -27,14 +27,6 @@ pub use lists::{
     BatchTagsRequest, BatchTagsResponse, FilterRequest, SearchBody, SearchRequest, SearchResponse,
     batch_tags, search_customers,
 };
-
-pub(crate) fn viewer(caller: &StaffCaller) -> Viewer {
-    Viewer {
-        tenant: caller.tenant(),
-        staff: caller.id(),
-        sees_all: matches!(caller.role(), Role::Admin | Role::Manager),
-    }
-}
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
 pub(crate) fn nullable<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
@@ -344,7 +336,7 @@ pub async fn create_customer(
     body: ValidJson<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = body.into_inner()?;
-    let customer = Customers::new(&state.db, viewer(&caller))
+    let customer = Customers::new(&state.db, &caller.actor())
         .create(NewCustomer {
             name: r.name,
             phone: r.phone,
@@ -377,7 +369,7 @@ pub async fn get_customer(
     caller: StaffCaller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer = Customers::new(&state.db, viewer(&caller))
+    let customer = Customers::new(&state.db, &caller.actor())
         .get(CustomerId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().json(CustomerView::from(customer)))
@@ -405,7 +397,7 @@ pub async fn update_customer(
     body: ValidJson<UpdateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = body.into_inner()?;
-    let customer = Customers::new(&state.db, viewer(&caller))
+    let customer = Customers::new(&state.db, &caller.actor())
         .update(
             CustomerId(id.into_inner()),
             CustomerPatch {
@@ -440,7 +432,7 @@ pub async fn delete_customer(
     caller: StaffCaller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    Customers::new(&state.db, viewer(&caller))
+    Customers::new(&state.db, &caller.actor())
         .delete(CustomerId(id.into_inner()))
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -467,7 +459,7 @@ pub async fn add_tag(
     body: ValidJson<AddTagRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = body.into_inner()?;
-    let tags = Customers::new(&state.db, viewer(&caller))
+    let tags = Customers::new(&state.db, &caller.actor())
         .add_tag(CustomerId(id.into_inner()), TagId(r.tag_id), r.note)
         .await?;
     Ok(HttpResponse::Ok().json(CustomerTags {
@@ -499,7 +491,7 @@ pub async fn remove_tag(
     query: ValidQuery<RemoveTagQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, tag) = path.into_inner();
-    Customers::new(&state.db, viewer(&caller))
+    Customers::new(&state.db, &caller.actor())
         .remove_tag(CustomerId(id), TagId(tag), query.into_inner()?.note)
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -526,7 +518,7 @@ pub async fn tag_history(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner()?;
     let before = q.cursor.as_deref().map(search::decode_cursor).transpose()?;
-    let (items, next) = Customers::new(&state.db, viewer(&caller))
+    let (items, next) = Customers::new(&state.db, &caller.actor())
         .tag_history(CustomerId(id.into_inner()), q.limit.unwrap_or(50), before)
         .await?;
     Ok(HttpResponse::Ok().json(TagHistoryPage {

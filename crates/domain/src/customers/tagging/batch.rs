@@ -149,16 +149,12 @@ impl<'a> Customers<'a> {
         txn: &DatabaseTransaction,
         ids: &[CustomerId],
     ) -> DomainResult<HashSet<i64>> {
-        let mut query = customer::Entity::find()
+        Ok(customer::Entity::find()
             .select_only()
             .column(customer::Column::Id)
-            .filter(customer::Column::TenantId.eq(self.tenant().0))
+            .filter(self.viewer.condition())
             .filter(customer::Column::DeletedAt.is_null())
-            .filter(customer::Column::Id.is_in(ids.iter().map(|c| c.0)));
-        if !self.viewer.sees_all {
-            query = query.filter(customer::Column::OwnerId.eq(self.viewer.staff.0));
-        }
-        Ok(query
+            .filter(customer::Column::Id.is_in(ids.iter().map(|c| c.0)))
             .into_tuple::<i64>()
             .all(txn)
             .await?

@@ -380,7 +380,7 @@ impl<'a> Customers<'a> {
             source,
             reason,
             note,
-            actor: self.actor,
+            actor: self.actor.staff_id(),
         }
     }
 }
