@@ -61,7 +61,8 @@ const NO_DATABASE: &[&str] = &["healthz", "readyz"];
 
 /// Adds the answers that come from the shared extractors rather than from each handler, so
 /// the document lists every status an operation can give: a JSON body can be broken (400),
-/// too large (413) or not JSON (415); a staff operation refuses visitors (403); any
+/// too large (413) or not JSON (415); a bearer operation refuses a missing or bad token (401,
+/// unless it documents its own); a staff operation refuses visitors (403); any
 /// operation that reads the database answers 503 while it is unreachable.
 fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
     for item in api.paths.paths.values_mut() {
@@ -90,6 +91,9 @@ fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
                     "415",
                     "The body is not `application/json` (`unsupported_media_type`)",
                 );
+            }
+            if operation.security.is_some() && !operation.responses.responses.contains_key("401") {
+                add_problem(operation, "401", "Missing or invalid access token");
             }
             if operation.security.is_some() && !ANY_CALLER.contains(&id.as_str()) {
                 add_problem(
@@ -168,7 +172,96 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(crate::routes::configure)
         .split_for_parts();
     add_common_responses(&mut api);
+    share_problem_responses(&mut api);
     api
+}
+
+/// The shared problem responses, by status: the component each operation's problem answer
+/// refers to, and what it means in general (an operation's reference says what it means there).
+const PROBLEMS: &[(&str, &str, &str)] = &[
+    ("400", "BadRequest", "The request cannot be read"),
+    ("401", "Unauthorized", "No valid access token"),
+    ("403", "Forbidden", "The caller may not do this"),
+    ("404", "NotFound", "No such resource in the caller's tenant"),
+    (
+        "409",
+        "Conflict",
+        "The request conflicts with the current state",
+    ),
+    (
+        "410",
+        "Gone",
+        "The resource exists but can no longer be used",
+    ),
+    ("413", "PayloadTooLarge", "The body is too large"),
+    ("415", "UnsupportedMediaType", "The body is not JSON"),
+    (
+        "422",
+        "ValidationFailed",
+        "The request breaks the rules; `errors` lists every field at once",
+    ),
+    ("429", "TooManyRequests", "Too many requests; retry later"),
+    (
+        "503",
+        "ServiceUnavailable",
+        "A dependency is unavailable; retry after Retry-After seconds",
+    ),
+];
+
+/// Replaces every operation's problem answer with a reference to one shared response per
+/// status (`#/components/responses/…`), keeping the operation's own description on the
+/// reference, so the document defines each problem response once.
+fn share_problem_responses(api: &mut utoipa::openapi::OpenApi) {
+    let mut used: Vec<(&str, Response)> = Vec::new();
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let Some(&(_, name, general)) = PROBLEMS.iter().find(|(s, ..)| s == status) else {
+                    continue;
+                };
+                let RefOr::T(inline) = response else {
+                    continue;
+                };
+                if !is_problem_only(inline) {
+                    continue;
+                }
+                if !used.iter().any(|(n, _)| *n == name) {
+                    let mut shared = inline.clone();
+                    shared.description = general.to_owned();
+                    used.push((name, shared));
+                }
+                let mut reference = Ref::new(format!("#/components/responses/{name}"));
+                reference.description = inline.description.clone();
+                *response = RefOr::Ref(reference);
+            }
+        }
+    }
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, response) in used {
+        components
+            .responses
+            .insert(name.to_owned(), RefOr::T(response));
+    }
+}
+
+/// Whether the response is a bare problem document (its headers, if any, the shared ones).
+fn is_problem_only(response: &Response) -> bool {
+    response.content.len() == 1
+        && matches!(
+            response.content.get("application/problem+json"),
+            Some(RefOr::T(content))
+                if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == "#/components/schemas/Problem")
+                    && content.example.is_none()
+                    && content.examples.is_empty()
+        )
+        && response.links.is_empty()
 }
 
 /// The document as committed in `openapi/openapi.json`.

@@ -312,8 +312,7 @@ pub async fn refresh(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "The session has ended"),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json")
+        (status = 204, description = "The session has ended")
     )
 )]
 #[post("/auth/logout")]

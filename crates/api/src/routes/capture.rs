@@ -342,7 +342,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         (status = 200, description = "The visitor was already a customer; the record was completed", body = CaptureResultView,
             headers(("Idempotency-Replayed" = String, description = "`true` when this is the stored answer of an earlier submission with the same Idempotency-Key"))),
         (status = 400, description = "The JSON is malformed (`malformed_json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A staff token (`visitor_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No channel has this scene", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A submission with this Idempotency-Key is still running (`idempotency_in_progress`); retry", body = Problem, content_type = "application/problem+json"),
@@ -621,7 +620,6 @@ pub struct CaptureRecordList {
     params(("id" = i64, Path, description = "Customer id", example = 1024)),
     responses(
         (status = 200, description = "The captures", body = CaptureRecordList),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A visitor token (`staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer, or not one the caller may see", body = Problem, content_type = "application/problem+json")
     )

@@ -301,7 +301,6 @@ fn tag_ids(ids: Vec<i64>) -> Vec<TagId> {
     request_body = CreateChannelRequest,
     responses(
         (status = 201, description = "The new channel", body = ChannelView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin or manager (`insufficient_role`), or a visitor token (`staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another channel of the tenant uses the scene (`scene_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields: `scene` (characters or length), `default_tag_ids[i]` (`unknown_tag`, `archived`, `exclusive`), `owner_policy.*` (`unknown_staff`), `form[i].key` (`unknown_field`, `duplicate`), `ends_at` (`range`)", body = Problem, content_type = "application/problem+json")
@@ -338,7 +337,6 @@ pub async fn create_channel(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The channels", body = ChannelList),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A visitor token (`staff_only`)", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -363,7 +361,6 @@ pub async fn list_channels(
     params(("id" = i64, Path, description = "Channel id", example = 5)),
     responses(
         (status = 200, description = "The channel", body = ChannelView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A visitor token (`staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel in the tenant", body = Problem, content_type = "application/problem+json")
     )
@@ -388,7 +385,6 @@ pub async fn get_channel(
     request_body = UpdateChannelRequest,
     responses(
         (status = 200, description = "The changed channel", body = ChannelView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin or manager, or a visitor token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel in the tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, as on create", body = Problem, content_type = "application/problem+json")
@@ -472,7 +468,6 @@ pub struct QrCodeQuery {
     responses(
         (status = 200, description = "The code as a PNG image", content_type = "image/png", body = PngImage,
             headers(("X-Cache" = String, description = "`hit` when the image came from the cache, `miss` when WeChat rendered it"))),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A visitor token (`staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel in the tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `width` or `env_version`, or WeChat refused the parameters (`wechat_invalid_argument`)", body = Problem, content_type = "application/problem+json"),

@@ -118,7 +118,6 @@ pub struct CreateCustomFieldRequest {
     request_body = CreateCustomFieldRequest,
     responses(
         (status = 201, description = "The new field", body = CustomFieldView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The key is taken (`custom_field_key_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")
@@ -152,8 +151,7 @@ pub async fn create_field(
     tag = "customers",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The fields, in creation order", body = CustomFieldList),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "The fields, in creation order", body = CustomFieldList)
     )
 )]
 #[get("/custom-fields")]

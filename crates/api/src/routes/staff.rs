@@ -113,7 +113,6 @@ fn validate_not_empty(req: &UpdateStaffRequest) -> Result<(), ValidationError> {
     request_body = CreateInviteRequest,
     responses(
         (status = 201, description = "The invite; its code is shown only here", body = InviteResponse),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is not an admin (`insufficient_role`, `staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (`validation_failed`)", body = Problem, content_type = "application/problem+json")
@@ -155,7 +154,6 @@ pub async fn create_invite(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every staff member, active first", body = StaffList),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is neither admin nor manager", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -185,7 +183,6 @@ pub async fn list_staff(
     request_body = UpdateStaffRequest,
     responses(
         (status = 200, description = "The updated staff member", body = StaffView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such staff member in the caller's tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Admins cannot deactivate or demote themselves (`conflict`)", body = Problem, content_type = "application/problem+json"),

@@ -370,7 +370,6 @@ async fn groups_with_tags(
     request_body = CreateTagGroupRequest,
     responses(
         (status = 201, description = "The new group", body = TagGroupView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin or manager", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A group with the same normalised name exists (`tag_group_name_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json")
@@ -403,7 +402,6 @@ pub async fn create_group(
     params(GroupListQuery),
     responses(
         (status = 200, description = "Groups in display order, each with its tags", body = TagGroupList),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -425,7 +423,6 @@ pub async fn list_groups(
     params(("id" = i64, Path, description = "Tag group id", example = 2)),
     responses(
         (status = 200, description = "The group", body = TagGroupView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such group in the caller's tenant", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -451,7 +448,6 @@ pub async fn get_group(
     request_body = UpdateTagGroupRequest,
     responses(
         (status = 200, description = "The updated group", body = TagGroupView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin or manager", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such group in the caller's tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The new name is taken (`tag_group_name_taken`)", body = Problem, content_type = "application/problem+json"),
@@ -489,7 +485,6 @@ pub async fn update_group(
     request_body = CreateTagRequest,
     responses(
         (status = 201, description = "The new tag", body = TagView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin or manager", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A tag with the same normalised name exists (`tag_name_taken`); the detail names it", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, unknown or archived group", body = Problem, content_type = "application/problem+json")
@@ -522,7 +517,6 @@ pub async fn create_tag(
     params(TagListQuery),
     responses(
         (status = 200, description = "The tags", body = TagList),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -554,7 +548,6 @@ pub async fn list_tags(
     params(("id" = i64, Path, description = "Tag id", example = 7)),
     responses(
         (status = 200, description = "The tag", body = TagView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tag in the caller's tenant", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -576,7 +569,6 @@ pub async fn get_tag(
     request_body = UpdateTagRequest,
     responses(
         (status = 200, description = "The updated tag", body = TagView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin or manager", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tag in the caller's tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The new name is taken (`tag_name_taken`)", body = Problem, content_type = "application/problem+json"),

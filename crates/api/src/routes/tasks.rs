@@ -119,7 +119,6 @@ pub struct TaskListQuery {
     params(TaskListQuery),
     responses(
         (status = 200, description = "A page of tasks", body = TaskPage),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A visitor token (`staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid `status`, `limit` or `cursor`", body = Problem, content_type = "application/problem+json")
     )
@@ -153,7 +152,6 @@ pub async fn list_tasks(
     params(("id" = i64, Path, description = "Task id", example = 9)),
     responses(
         (status = 200, description = "The task, done", body = TaskView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A visitor token (`staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json")
     )

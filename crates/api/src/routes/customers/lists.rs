@@ -206,7 +206,6 @@ pub struct BatchTagsResponse {
     request_body = BatchTagsRequest,
     responses(
         (status = 200, description = "What changed", body = BatchTagsResponse),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid request, unknown customers or tags (`validation_failed`), archived tags (`tag_archived`), or a filter matching over 10,000 customers (`too_many_customers`)", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -255,7 +254,6 @@ pub async fn batch_tags(
     responses(
         (status = 200, description = "The total and a page", body = SearchResponse,
          headers(("X-Cache" = String, description = "hit, miss or bypass"))),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid filter: unknown or foreign tags (`unknown_tag`), contradictions, ranges, limit or cursor", body = Problem, content_type = "application/problem+json")
     )
 )]

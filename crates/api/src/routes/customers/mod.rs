@@ -323,7 +323,6 @@ pub struct TagHistoryPage {
     request_body = CreateCustomerRequest,
     responses(
         (status = 201, description = "The new customer", body = CustomerView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Visitors cannot create customers (`staff_only`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another customer has this phone number (`phone_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields: phone, custom fields, unknown or archived tags, unknown owner", body = Problem, content_type = "application/problem+json")
@@ -359,7 +358,6 @@ pub async fn create_customer(
     params(("id" = i64, Path, description = "Customer id", example = 1024)),
     responses(
         (status = 200, description = "The customer", body = CustomerView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer visible to the caller", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -383,7 +381,6 @@ pub async fn get_customer(
     request_body = UpdateCustomerRequest,
     responses(
         (status = 200, description = "The updated customer", body = CustomerView),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another customer has this phone number (`phone_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or no fields", body = Problem, content_type = "application/problem+json")
@@ -422,7 +419,6 @@ pub async fn update_customer(
     params(("id" = i64, Path, description = "Customer id", example = 1024)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer visible to the caller", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -446,7 +442,6 @@ pub async fn delete_customer(
     request_body = AddTagRequest,
     responses(
         (status = 200, description = "The customer's tags now", body = CustomerTags),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown tag (`validation_failed`) or archived tag (`tag_archived`)", body = Problem, content_type = "application/problem+json")
     )
@@ -478,7 +473,6 @@ pub async fn add_tag(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer, or the customer does not carry the tag", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json")
     )
@@ -504,7 +498,6 @@ pub async fn remove_tag(
     params(("id" = i64, Path, description = "Customer id", example = 1024), HistoryQuery),
     responses(
         (status = 200, description = "A page of history", body = TagHistoryPage),
-        (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json")
     )
