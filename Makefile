@@ -14,7 +14,7 @@ run:
 	$(CARGO) run -p scantag-api --bin scantag -- serve
 
 ## All tests on SQLite; when SCANTAG_TEST_MYSQL_URL and SCANTAG_TEST_REDIS_URL are set, the
-## end-to-end suite runs again on MySQL/MariaDB + Redis.
+## domain's database tests and the end-to-end suite run again on MySQL/MariaDB + Redis.
 test: simulator
 	$(CARGO) test --workspace
 	@if [ -n "$$SCANTAG_TEST_MYSQL_URL" ] || [ -n "$$SCANTAG_TEST_REDIS_URL" ]; then \
@@ -24,6 +24,7 @@ test: simulator
 	fi
 
 test-mysql:
+	SCANTAG_TEST_BACKEND=mysql $(CARGO) test -p scantag-domain
 	SCANTAG_TEST_BACKEND=mysql $(CARGO) test -p scantag-e2e --test e2e
 
 ## Regenerate the committed OpenAPI document from the code, and the simulator's client types

@@ -13,6 +13,8 @@ use crate::kernel::error::DomainError;
 use crate::kernel::ids::{ChannelId, StaffId, TenantId, VisitorId};
 
 pub mod policy;
+#[cfg(test)]
+mod tests;
 
 /// A staff member's role; [`policy`] says what each may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

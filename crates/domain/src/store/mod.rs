@@ -9,3 +9,5 @@ pub mod db;
 pub(crate) mod entities;
 pub mod migration;
 pub(crate) mod retry;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -11,6 +11,8 @@ use super::*;
 
 mod batch;
 pub(crate) mod links;
+#[cfg(test)]
+mod tests;
 
 use links::{Attribution, Links};
 
