@@ -232,10 +232,15 @@ fn share_problem_responses(api: &mut utoipa::openapi::OpenApi) {
                 if !is_problem_only(inline) {
                     continue;
                 }
-                if !used.iter().any(|(n, _)| *n == name) {
-                    let mut shared = inline.clone();
-                    shared.description = general.to_owned();
-                    used.push((name, shared));
+                match used.iter().find(|(n, _)| *n == name) {
+                    // A problem answer with headers of its own stays inline.
+                    Some((_, shared)) if shared.headers != inline.headers => continue,
+                    Some(_) => {}
+                    None => {
+                        let mut shared = inline.clone();
+                        shared.description = general.to_owned();
+                        used.push((name, shared));
+                    }
                 }
                 let mut reference = Ref::new(format!("#/components/responses/{name}"));
                 reference.description = inline.description.clone();
@@ -251,7 +256,8 @@ fn share_problem_responses(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// Whether the response is a bare problem document (its headers, if any, the shared ones).
+/// Whether the response is a bare problem document (headers aside, which must then be the
+/// shared response's).
 fn is_problem_only(response: &Response) -> bool {
     response.content.len() == 1
         && matches!(

@@ -238,10 +238,11 @@ impl<'a> Customers<'a> {
     }
 
     pub async fn create(&self, new: NewCustomer) -> DomainResult<Customer> {
-        retry::retrying("customers.create", || self.create_once(new.clone())).await
+        let id = retry::retrying("customers.create", || self.create_once(new.clone())).await?;
+        self.get(id).await
     }
 
-    async fn create_once(&self, new: NewCustomer) -> DomainResult<Customer> {
+    async fn create_once(&self, new: NewCustomer) -> DomainResult<CustomerId> {
         let mut issues = Vec::new();
         let name = checked_name("name", &new.name, CUSTOMER_NAME_MAX)
             .map_err(|issue| issues.push(issue))
@@ -324,7 +325,7 @@ impl<'a> Customers<'a> {
         .await?;
         data_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
-        self.get(id).await
+        Ok(id)
     }
 
     pub async fn get(&self, id: CustomerId) -> DomainResult<Customer> {
@@ -336,10 +337,13 @@ impl<'a> Customers<'a> {
     }
 
     pub async fn update(&self, id: CustomerId, patch: CustomerPatch) -> DomainResult<Customer> {
-        retry::retrying("customers.update", || self.update_once(id, patch.clone())).await
+        retry::retrying("customers.update", || self.update_once(id, patch.clone())).await?;
+        self.get(id).await
     }
 
-    async fn update_once(&self, id: CustomerId, patch: CustomerPatch) -> DomainResult<Customer> {
+    /// One attempt at the update's transaction; the caller reads the result after the commit,
+    /// so a retried attempt never follows a committed one.
+    async fn update_once(&self, id: CustomerId, patch: CustomerPatch) -> DomainResult<CustomerId> {
         let mut issues = Vec::new();
         let txn = self.db.begin().await?;
         let current = self.lock(&txn, id).await?;
@@ -420,7 +424,7 @@ impl<'a> Customers<'a> {
         .await?;
         data_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
-        self.get(id).await
+        Ok(id)
     }
 
     /// Soft-deletes the customer: it leaves every list, its phone number is free again, and its

@@ -1,7 +1,9 @@
 //! Which failed transactions may simply be run again, read from the database's own error
 //! codes (never from message text): an InnoDB deadlock (1213) or lock-wait timeout (1205) on
 //! MySQL/MariaDB, `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code of either) on SQLite.
-//! The transaction that got one was rolled back whole, so running it again is safe.
+//! Callers give up the transaction on such an error (it is dropped and rolled back; a
+//! lock-wait timeout alone would undo only its statement), so running the whole transaction
+//! again is safe. What follows the commit, such as reading the result back, stays outside.
 
 use std::future::Future;
 

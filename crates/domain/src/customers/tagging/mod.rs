@@ -28,7 +28,8 @@ impl<'a> Customers<'a> {
         retry::retrying("customers.add_tag", || {
             self.add_tag_once(id, tag, note.clone())
         })
-        .await
+        .await?;
+        Ok(self.get(id).await?.tags)
     }
 
     async fn add_tag_once(
@@ -36,7 +37,7 @@ impl<'a> Customers<'a> {
         id: CustomerId,
         tag: TagId,
         note: Option<String>,
-    ) -> DomainResult<Vec<CustomerTag>> {
+    ) -> DomainResult<()> {
         let txn = self.db.begin().await?;
         self.lock(&txn, id).await?;
         let mut issues = Vec::new();
@@ -74,7 +75,7 @@ impl<'a> Customers<'a> {
             data_version::bump(&txn, self.tenant()).await?;
         }
         txn.commit().await?;
-        Ok(self.get(id).await?.tags)
+        Ok(())
     }
 
     pub async fn remove_tag(
