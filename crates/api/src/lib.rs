@@ -2,6 +2,7 @@
 //! document, settings and start-up. The `scantag` binary is a thin shell around this crate.
 
 pub mod admin;
+pub mod app;
 pub mod error;
 pub mod extract;
 pub mod fallback;

@@ -3,22 +3,19 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, FixedOffset, Utc};
-use scantag_auth::wechat::{SubscribeMessage, WeChatError};
-use scantag_domain::capture::{
-    self, CaptureRecord, CaptureResult, Conflict, Consent, MatchedBy, Outcome, Submission,
-    TaskNotice,
-};
+use chrono::{DateTime, Utc};
+use scantag_domain::CustomerId;
+use scantag_domain::capture::{self, CaptureRecord, CaptureResult, Conflict, MatchedBy, Outcome};
 use scantag_domain::channels::{self, CaptureForm, FieldKind, FormFieldView};
-use scantag_domain::support::idempotency::{self, Claim, IdempotencyKey};
-use scantag_domain::{CustomerId, tasks};
+use scantag_domain::support::idempotency::{self};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Caller, StaffCaller, ValidJson, ValidQuery, VisitorCaller};
+use crate::extract::{Caller, StaffCaller, ValidJson, ValidQuery};
 use crate::routes::customers::CustomerTagView;
 use crate::state::AppState;
 
@@ -367,190 +364,9 @@ pub async fn submit_capture(
         }
     };
     let request = body.into_inner()?;
-    let key = match idempotency_key(&req)? {
-        Some(key) => {
-            let canonical = serde_json::to_vec(&request).map_err(|e| ApiError::internal(&e))?;
-            let key =
-                IdempotencyKey::new(format!("visitor:{}", visitor.visitor.id), key, &canonical);
-            let claim = match idempotency::claim(&state.db, &key).await {
-                Ok(claim) => claim,
-                Err(err) => {
-                    // The claim may have been written before the connection broke.
-                    release_claim(state.clone(), key);
-                    return Err(err.into());
-                }
-            };
-            match claim {
-                Claim::Acquired => Some(key),
-                Claim::Replay(stored) => {
-                    let result: CaptureResult =
-                        serde_json::from_str(&stored).map_err(|e| ApiError::internal(&e))?;
-                    return Ok(result_response(result, true));
-                }
-                Claim::Mismatch => {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used with a different request body",
-                    ));
-                }
-                Claim::InProgress => {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "idempotency_in_progress",
-                        "a submission with this Idempotency-Key is still running; retry shortly",
-                    )
-                    .with_retry_after(1));
-                }
-            }
-        }
-        None => None,
-    };
-    let outcome = run_capture(&state, &visitor, request, key.as_ref()).await;
-    if let (Err(err), Some(key)) = (&outcome, key) {
-        // A refusal leaves the database healthy: release before answering, so that a retry
-        // with a corrected body and the same key finds the key free. Anything else may mean
-        // the database is failing; then the answer must not wait for it.
-        let released =
-            !err.is_server_error() && idempotency::release(&state.db, &key).await.is_ok();
-        if !released {
-            release_claim(state.clone(), key);
-        }
-    }
-    let captured = outcome?;
-    if let Some(notice) = captured.notice {
-        notify_owner(state.clone(), notice);
-    }
-    Ok(result_response(captured.result, false))
-}
-
-/// Gives up the claim of a failed submission so that its retry can run. The release runs in
-/// the background, so that a request that failed because the database did is answered at once
-/// rather than after another wait for a connection; it is retried until the database answers,
-/// as otherwise the retry would wait for the claim to be abandoned (a minute).
-fn release_claim(state: web::Data<AppState>, key: IdempotencyKey) {
-    actix_web::rt::spawn(async move {
-        let deadline = tokio::time::Instant::now() + RELEASE_RETRY_FOR;
-        loop {
-            match idempotency::release(&state.db, &key).await {
-                Ok(()) => return,
-                Err(err) if tokio::time::Instant::now() >= deadline => {
-                    tracing::warn!(error = %err, "gave up releasing an idempotency key; it is taken over once abandoned");
-                    return;
-                }
-                Err(_) => tokio::time::sleep(RELEASE_RETRY_EVERY).await,
-            }
-        }
-    });
-}
-
-/// How long and how often a failed release is retried: until the claim counts as abandoned.
-const RELEASE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
-const RELEASE_RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-async fn run_capture(
-    state: &AppState,
-    visitor: &VisitorCaller,
-    request: CaptureRequest,
-    key: Option<&IdempotencyKey>,
-) -> Result<capture::Captured, ApiError> {
-    let verified_phone = match &request.phone_code {
-        Some(code) => Some(
-            state
-                .wechat
-                .phone_number(code)
-                .await
-                .map_err(phone_code_error)?
-                .pure_phone_number,
-        ),
-        None => None,
-    };
-    let submission = Submission {
-        scene: request.scene,
-        name: request.name,
-        phone: request.phone,
-        company: request.company,
-        industry: request.industry,
-        region: request.region,
-        custom_fields: request.custom_fields,
-        verified_phone,
-        consent: Consent {
-            accepted: request.consent.accepted,
-            policy_version: request.consent.policy_version,
-        },
-    };
-    Ok(capture::submit(
-        &state.db,
-        &visitor.visitor,
-        &submission,
-        key,
-        state.capture.returning_customer_window,
-    )
-    .await?)
-}
-
-/// A `phone_code` WeChat refused is a bad field of the submission; other failures are WeChat's.
-fn phone_code_error(err: WeChatError) -> ApiError {
-    match err {
-        WeChatError::InvalidCode => ApiError::field(
-            "phone_code",
-            "wechat_code_invalid",
-            "the phone-number code is invalid or has expired; ask for the number again",
-        ),
-        WeChatError::CodeUsed => ApiError::field(
-            "phone_code",
-            "wechat_code_used",
-            "the phone-number code was already used; ask for the number again",
-        ),
-        other => other.into(),
-    }
-}
-
-/// Subscribe-message `thing` values are at most 20 characters.
-fn thing(value: &str) -> Value {
-    serde_json::json!({ "value": value.chars().take(20).collect::<String>() })
-}
-
-/// `YYYY-MM-DD HH:MM` in China Standard Time, which WeChat users read.
-fn china_time(at: DateTime<Utc>) -> String {
-    match FixedOffset::east_opt(8 * 3600) {
-        Some(cst) => at.with_timezone(&cst).format("%Y-%m-%d %H:%M").to_string(),
-        None => at.format("%Y-%m-%d %H:%M").to_string(),
-    }
-}
-
-/// Sends the owner a WeChat subscribe message about the new task, after the response; the
-/// task records whether it went out.
-fn notify_owner(state: web::Data<AppState>, notice: TaskNotice) {
-    let Some(template) = state.capture.task_template_id.clone() else {
-        return;
-    };
-    actix_web::rt::spawn(async move {
-        let message = SubscribeMessage {
-            touser: notice.owner_openid,
-            template_id: template,
-            page: Some(format!("{}?id={}", state.capture.task_page, notice.task_id)),
-            data: serde_json::json!({
-                "thing1": thing(&notice.channel_name),
-                "thing2": thing(&notice.customer_name),
-                "time3": {"value": china_time(notice.at)},
-            }),
-            miniprogram_state: None,
-            lang: Some("zh_CN".to_owned()),
-        };
-        let sent = state
-            .wechat
-            .send_subscribe_message(&message)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        if let Err(error) = &sent {
-            tracing::warn!(task = %notice.task_id, %error, "task message not sent");
-        }
-        if let Err(err) = tasks::record_notification(&state.db, notice.task_id, sent).await {
-            tracing::warn!(task = %notice.task_id, error = %err, "could not record the task message");
-        }
-    });
+    let key = idempotency_key(&req)?;
+    let submitted = app::capture::submit(&state, &visitor, request, key).await?;
+    Ok(result_response(submitted.result, submitted.replayed))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

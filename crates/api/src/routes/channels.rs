@@ -3,19 +3,18 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName};
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use scantag_auth::wechat::{EnvVersion, QrCodeRequest};
+use scantag_auth::wechat::EnvVersion;
 use scantag_domain::channels::{
-    self, Channel, ChannelPatch, ChannelStats, ChannelTag, Channels, FormField, NewChannel,
-    OwnerPolicy,
+    Channel, ChannelPatch, ChannelStats, ChannelTag, Channels, FormField, NewChannel, OwnerPolicy,
 };
 use scantag_domain::{ChannelId, StaffId, TagId};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app;
 use crate::error::{ApiError, Problem};
 use crate::extract::{StaffCaller, ValidJson, ValidQuery};
 use crate::routes::customers::nullable;
@@ -23,8 +22,6 @@ use crate::state::AppState;
 use scantag_domain::access::policy::Action;
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-/// Unlimited mini-program codes never expire; a cached image is only dropped to save space.
-const QR_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// Who becomes the owner of a customer captured through the channel.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -483,36 +480,20 @@ pub async fn channel_qrcode(
     query: ValidQuery<QrCodeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner()?;
-    let scene =
-        channels::channel_qr_scene(&state.db, caller.tenant(), ChannelId(id.into_inner())).await?;
-    let width = query.width.unwrap_or(430);
     let env = match query.env_version.unwrap_or(EnvVersionView::Release) {
         EnvVersionView::Release => EnvVersion::Release,
         EnvVersionView::Trial => EnvVersion::Trial,
         EnvVersionView::Develop => EnvVersion::Develop,
     };
-    let page = state.capture.capture_page.clone();
-    let fingerprint = hex::encode(Sha256::digest(
-        format!("{scene}\n{page}\n{width}\n{}", env.as_str()).as_bytes(),
-    ));
-    let key = format!("qrcode:{}:{fingerprint}", caller.tenant());
-    let (png, cache) = match state.cache.get(&key).await {
-        Some(png) => (png, "hit"),
-        None => {
-            let png = state
-                .wechat
-                .qr_code_unlimited(&QrCodeRequest {
-                    scene,
-                    page: Some(page),
-                    width: Some(width),
-                    env_version: Some(env),
-                    check_path: Some(false),
-                })
-                .await?;
-            state.cache.set(&key, &png, QR_TTL).await;
-            (png, "miss")
-        }
-    };
+    let code = app::qrcode::channel_code(
+        &state,
+        &caller.actor(),
+        ChannelId(id.into_inner()),
+        query.width.unwrap_or(430),
+        env,
+    )
+    .await?;
+    let (png, cache) = (code.png, code.cache.as_str());
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "image/png"))
         .insert_header((CACHE_CONTROL, "private, max-age=86400"))

@@ -29,11 +29,11 @@ mod config;
 mod public;
 
 use config::{Config, text_issue};
+pub use public::capture_form;
 #[cfg(test)]
 use public::parse_qr_scene;
 use public::view_field;
 pub(crate) use public::{OpenChannel, open};
-pub use public::{capture_form, channel_qr_scene};
 
 /// Longest scene WeChat accepts on an unlimited mini-program code, prefix included.
 pub const QR_SCENE_MAX: usize = 32;
@@ -468,6 +468,16 @@ impl<'a> Channels<'a> {
     }
 
     /// Every channel of the tenant, newest first.
+    /// The qualified scene of a channel, for its mini-program code.
+    pub async fn qr_scene(&self, id: ChannelId) -> DomainResult<String> {
+        let model = channel::Entity::find_by_id(id.0)
+            .filter(channel::Column::TenantId.eq(self.tenant.0))
+            .one(self.db)
+            .await?
+            .ok_or(DomainError::NotFound("channel"))?;
+        Ok(qr_scene(self.tenant, &model.scene))
+    }
+
     pub async fn list(&self) -> DomainResult<Vec<Channel>> {
         let models = channel::Entity::find()
             .filter(channel::Column::TenantId.eq(self.tenant.0))

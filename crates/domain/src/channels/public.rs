@@ -126,17 +126,3 @@ pub async fn capture_form(db: &DatabaseConnection, qualified: &str) -> DomainRes
         ends_at: open.model.ends_at,
     })
 }
-
-/// The qualified scene of a channel, for its mini-program code.
-pub async fn channel_qr_scene(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-    id: ChannelId,
-) -> DomainResult<String> {
-    let model = channel::Entity::find_by_id(id.0)
-        .filter(channel::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("channel"))?;
-    Ok(qr_scene(tenant, &model.scene))
-}

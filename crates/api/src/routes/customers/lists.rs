@@ -3,9 +3,6 @@
 
 use super::*;
 
-/// How long a cached list page may live; entries are also unreachable as soon as the tenant's
-/// data version moves on.
-const SEARCH_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// Which customers to list. Every part is optional; all given parts must hold.
@@ -38,7 +35,7 @@ pub struct FilterRequest {
 }
 
 impl FilterRequest {
-    fn to_filter(&self) -> Filter {
+    pub(crate) fn to_filter(&self) -> Filter {
         let tags = |ids: &[i64]| ids.iter().map(|&id| TagId(id)).collect();
         Filter {
             all_of: tags(&self.all_of),
@@ -265,38 +262,13 @@ pub async fn search_customers(
     body: ValidJson<SearchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let r = SearchRequest::try_from(body.into_inner()?)?;
-    let viewer = Viewer::of(&caller.actor());
     let bypass = req
         .headers()
         .get(CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("no-cache") || v.contains("no-store"));
-    let version = data_version::current(&state.db, viewer.tenant).await?;
-    let scope = match viewer.scope {
-        Scope::Tenant => "all".to_owned(),
-        Scope::Own(staff) => format!("owner{staff}"),
-        Scope::Nothing => "none".to_owned(),
-    };
-    let fingerprint = serde_json::to_vec(&r).map_err(|e| ApiError::internal(&e))?;
-    let key = format!(
-        "search:{}:v{version}:{scope}:{}",
-        viewer.tenant,
-        hex::encode(Sha256::digest(&fingerprint))
-    );
-    if !bypass && let Some(body) = state.cache.get(&key).await {
-        return Ok(json_bytes(body, "hit"));
-    }
-    let cursor = r.cursor.as_deref().map(search::decode_cursor).transpose()?;
-    let resolved = search::resolve(&state.db, viewer.tenant, &r.filter.to_filter()).await?;
-    let page = search::page(&state.db, &viewer, &resolved, r.limit.unwrap_or(50), cursor).await?;
-    let response = SearchResponse {
-        total: page.total,
-        items: page.items.into_iter().map(CustomerView::from).collect(),
-        next_cursor: page.next_cursor,
-    };
-    let body = serde_json::to_vec(&response).map_err(|e| ApiError::internal(&e))?;
-    state.cache.set(&key, &body, SEARCH_TTL).await;
-    Ok(json_bytes(body, if bypass { "bypass" } else { "miss" }))
+    let answer = app::search::search(&state, &caller.actor(), &r, bypass).await?;
+    Ok(json_bytes(answer.body, answer.cache.as_str()))
 }
 
 fn json_bytes(body: Vec<u8>, cache: &'static str) -> HttpResponse {

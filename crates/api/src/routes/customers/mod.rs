@@ -3,20 +3,18 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use scantag_domain::access::Scope;
 use scantag_domain::customers::{
     BatchTagging, BatchTarget, Customer, CustomerPatch, CustomerTag, Customers, NewCustomer,
-    TagSource, Viewer,
+    TagSource,
 };
 use scantag_domain::search::{self, Filter};
-use scantag_domain::support::data_version;
 use scantag_domain::{CustomerId, StaffId, TagId};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
+use crate::app;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{StaffCaller, ValidJson, ValidQuery, from_value};
 use crate::state::AppState;
