@@ -12,19 +12,11 @@ use serde::Serialize;
 use crate::access::StaffActor;
 use crate::kernel::error::{DomainError, DomainResult};
 use crate::kernel::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
+pub use crate::kernel::values::{TaskKind, TaskStatus};
 use crate::store::entities::task;
 use crate::support::audit::{self, Actor, AuditEntry};
 
 pub const TITLE_MAX: usize = 128;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    /// A customer was recorded for the first time.
-    NewCustomer,
-    /// A known customer came back through a channel.
-    RepeatVisit,
-}
 
 impl TaskKind {
     pub fn as_str(self) -> &'static str {
@@ -33,20 +25,6 @@ impl TaskKind {
             TaskKind::RepeatVisit => "repeat_visit",
         }
     }
-
-    fn parse(s: &str) -> TaskKind {
-        match s {
-            "repeat_visit" => TaskKind::RepeatVisit,
-            _ => TaskKind::NewCustomer,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    Open,
-    Done,
 }
 
 impl TaskStatus {
@@ -80,15 +58,11 @@ impl From<task::Model> for Task {
     fn from(m: task::Model) -> Self {
         Task {
             id: TaskId(m.id),
-            kind: TaskKind::parse(&m.kind),
+            kind: m.kind,
             title: m.title,
             customer_id: m.customer_id.map(CustomerId),
             channel_id: m.channel_id.map(ChannelId),
-            status: if m.status == "done" {
-                TaskStatus::Done
-            } else {
-                TaskStatus::Open
-            },
+            status: m.status,
             created_at: m.created_at,
             completed_at: m.completed_at,
             notified: m.notified_at.is_some(),
@@ -112,11 +86,11 @@ pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> Do
     let inserted = task::Entity::insert(task::ActiveModel {
         tenant_id: Set(new.tenant.0),
         assignee_id: Set(new.assignee.0),
-        kind: Set(new.kind.as_str().to_owned()),
+        kind: Set(new.kind),
         title: Set(title),
         customer_id: Set(new.customer.map(|c| c.0)),
         channel_id: Set(new.channel.map(|c| c.0)),
-        status: Set(TaskStatus::Open.as_str().to_owned()),
+        status: Set(TaskStatus::Open),
         created_at: Set(Utc::now()),
         completed_at: Set(None),
         notified_at: Set(None),
@@ -208,8 +182,8 @@ impl<'a> Tasks<'a> {
             .filter(task::Column::TenantId.eq(self.tenant.0))
             .filter(task::Column::AssigneeId.eq(self.assignee.0));
         query = match status {
-            StatusFilter::Open => query.filter(task::Column::Status.eq("open")),
-            StatusFilter::Done => query.filter(task::Column::Status.eq("done")),
+            StatusFilter::Open => query.filter(task::Column::Status.eq(TaskStatus::Open)),
+            StatusFilter::Done => query.filter(task::Column::Status.eq(TaskStatus::Done)),
             StatusFilter::All => query,
         };
         if let Some(before) = before {
@@ -234,12 +208,12 @@ impl<'a> Tasks<'a> {
     pub async fn complete(&self, id: TaskId) -> DomainResult<Task> {
         let now = Utc::now();
         let changed = task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value("done"))
+            .col_expr(task::Column::Status, Expr::value(TaskStatus::Done))
             .col_expr(task::Column::CompletedAt, Expr::value(now))
             .filter(task::Column::Id.eq(id.0))
             .filter(task::Column::TenantId.eq(self.tenant.0))
             .filter(task::Column::AssigneeId.eq(self.assignee.0))
-            .filter(task::Column::Status.eq("open"))
+            .filter(task::Column::Status.eq(TaskStatus::Open))
             .exec(self.db)
             .await?;
         if changed.rows_affected > 0 {

@@ -7,26 +7,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::kernel::error::DomainError;
 use crate::kernel::ids::{ChannelId, StaffId, TenantId, VisitorId};
+pub use crate::kernel::values::Role;
 
 pub mod policy;
 #[cfg(test)]
 mod tests;
-
-/// A staff member's role; [`policy`] says what each may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Manages the tenant: staff, invites, settings, and everything a manager can do.
-    Admin,
-    /// Sees and manages every customer of the tenant.
-    Manager,
-    /// Sees and works the customers they own.
-    Sales,
-}
 
 impl Role {
     pub fn as_str(self) -> &'static str {

@@ -38,6 +38,8 @@ mod dedupe;
 mod owner;
 mod records;
 
+use crate::kernel::values::Conflicts;
+pub use crate::kernel::values::{Conflict, MatchedBy, Outcome};
 use check::{Checked, check};
 use dedupe::{Merge, Target, find_existing, merge};
 use owner::{pick_owner, staff_row};
@@ -67,22 +69,6 @@ pub struct Submission {
 pub struct Consent {
     pub accepted: bool,
     pub policy_version: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Created,
-    Merged,
-}
-
-/// Which identity found the existing customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchedBy {
-    Unionid,
-    Openid,
-    Phone,
 }
 
 impl MatchedBy {
@@ -127,14 +113,6 @@ pub struct TaskNotice {
 pub struct Captured {
     pub result: CaptureResult,
     pub notice: Option<TaskNotice>,
-}
-
-/// A submitted value that differs from what the record already held; the record keeps its
-/// value, the capture keeps this one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Conflict {
-    pub field: String,
-    pub submitted: Value,
 }
 
 /// A visit as staff see it on the customer.
@@ -329,9 +307,9 @@ async fn record(
         channel_id: Set(channel_id.0),
         customer_id: Set(id.0),
         visitor_id: Set(visitor.id.0),
-        outcome: Set(outcome_name.to_owned()),
-        matched_by: Set(matched_by.map(|m| m.as_str().to_owned())),
-        conflicts: Set(serde_json::to_string(&conflicts).unwrap_or_else(|_| "[]".to_owned())),
+        outcome: Set(outcome),
+        matched_by: Set(matched_by),
+        conflicts: Set(Conflicts(conflicts)),
         consent_policy_version: Set(checked.policy_version.clone()),
         consented_at: Set(now),
         created_at: Set(now),

@@ -32,20 +32,11 @@ pub async fn customer_captures(
             id: CaptureId(r.id),
             channel_id: ChannelId(r.channel_id),
             channel_name: names.get(&r.channel_id).cloned().unwrap_or_default(),
-            outcome: if r.outcome == "created" {
-                Outcome::Created
-            } else {
-                Outcome::Merged
-            },
-            matched_by: match r.matched_by.as_deref() {
-                Some("unionid") => Some(MatchedBy::Unionid),
-                Some("openid") => Some(MatchedBy::Openid),
-                Some("phone") => Some(MatchedBy::Phone),
-                _ => None,
-            },
+            outcome: r.outcome,
+            matched_by: r.matched_by,
             consent_policy_version: r.consent_policy_version,
             consented_at: r.consented_at,
-            conflicts: serde_json::from_str(&r.conflicts).unwrap_or_default(),
+            conflicts: r.conflicts.0,
             created_at: r.created_at,
         })
         .collect())

@@ -28,6 +28,8 @@ use crate::support::audit::{self, Actor, AuditEntry};
 mod config;
 mod public;
 
+pub use crate::kernel::values::{FormField, OwnerPolicy};
+use crate::kernel::values::{FormFields, Outcome, TagIds};
 use config::{Config, text_issue};
 pub use public::capture_form;
 #[cfg(test)]
@@ -86,30 +88,6 @@ pub(crate) fn standard_field_max(key: &str) -> usize {
         .iter()
         .find(|(k, ..)| *k == key)
         .map_or(0, |(.., max)| *max)
-}
-
-/// Who becomes the owner of a customer captured through the channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum OwnerPolicy {
-    /// Always this staff member.
-    Fixed { staff_id: StaffId },
-    /// Each new customer goes to the next active member of the list, in turn.
-    RoundRobin { staff_ids: Vec<StaffId> },
-    /// Nobody: the customer waits in the unassigned pool.
-    Pool,
-}
-
-/// One field of the capture form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FormField {
-    /// `name`, `phone`, `company`, `industry`, `region`, or `custom_fields.<key>`.
-    pub key: String,
-    #[serde(default)]
-    pub required: bool,
-    /// Shown instead of the field's own label.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -341,9 +319,9 @@ impl<'a> Channels<'a> {
             tenant_id: Set(self.tenant.0),
             name: Set(display_name(&new.name)),
             scene: Set(new.scene.clone()),
-            default_tag_ids: Set(json_text(&dedup(&new.default_tag_ids))),
-            owner_policy: Set(json_text(&new.owner_policy)),
-            form: Set(json_text(&new.form)),
+            default_tag_ids: Set(TagIds(dedup(&new.default_tag_ids))),
+            owner_policy: Set(new.owner_policy.clone()),
+            form: Set(FormFields(new.form.clone())),
             privacy_policy_version: Set(new.privacy_policy_version.trim().to_owned()),
             privacy_policy_url: Set(new.privacy_policy_url.map(|u| u.trim().to_owned())),
             starts_at: Set(new.starts_at),
@@ -386,15 +364,12 @@ impl<'a> Channels<'a> {
         let tags = patch
             .default_tag_ids
             .clone()
-            .unwrap_or_else(|| parse_json(&current.default_tag_ids));
+            .unwrap_or_else(|| current.default_tag_ids.0.clone());
         let policy = patch
             .owner_policy
             .clone()
-            .unwrap_or_else(|| parse_policy(&current.owner_policy));
-        let form = patch
-            .form
-            .clone()
-            .unwrap_or_else(|| parse_json(&current.form));
+            .unwrap_or_else(|| current.owner_policy.clone());
+        let form = patch.form.clone().unwrap_or_else(|| current.form.0.clone());
         let version = patch
             .privacy_policy_version
             .clone()
@@ -429,8 +404,8 @@ impl<'a> Channels<'a> {
         if let Some(name) = patch.name {
             active.name = Set(display_name(&name));
         }
-        active.default_tag_ids = Set(json_text(&dedup(&tags)));
-        if patch.owner_policy.is_some() && policy != parse_policy(&current.owner_policy) {
+        active.default_tag_ids = Set(TagIds(dedup(&tags)));
+        if patch.owner_policy.is_some() && policy != current.owner_policy {
             // A new list starts its turns from its first member.
             channel_owner_turn::Entity::update_many()
                 .col_expr(channel_owner_turn::Column::Taken, Expr::value(0))
@@ -438,8 +413,8 @@ impl<'a> Channels<'a> {
                 .exec(&txn)
                 .await?;
         }
-        active.owner_policy = Set(json_text(&policy));
-        active.form = Set(json_text(&form));
+        active.owner_policy = Set(policy);
+        active.form = Set(FormFields(form));
         active.privacy_policy_version = Set(version.trim().to_owned());
         active.privacy_policy_url = Set(url.map(|u| u.trim().to_owned()));
         active.starts_at = Set(starts_at);
@@ -497,8 +472,8 @@ impl<'a> Channels<'a> {
         Ok(models
             .into_iter()
             .map(|m| {
-                let tag_ids: Vec<TagId> = parse_json(&m.default_tag_ids);
-                let form: Vec<FormField> = parse_json(&m.form);
+                let tag_ids: Vec<TagId> = m.default_tag_ids.0.clone();
+                let form: Vec<FormField> = m.form.0.clone();
                 Channel {
                     id: ChannelId(m.id),
                     qr_scene: qr_scene(self.tenant, &m.scene),
@@ -506,7 +481,7 @@ impl<'a> Channels<'a> {
                         .iter()
                         .filter_map(|t| tags.get(t).cloned())
                         .collect(),
-                    owner_policy: parse_policy(&m.owner_policy),
+                    owner_policy: m.owner_policy.clone(),
                     form: normalised_form(&form)
                         .into_iter()
                         .filter_map(|f| {
@@ -537,7 +512,7 @@ impl<'a> Channels<'a> {
 
     /// Capture counts per channel, by outcome.
     async fn stats(&self, models: &[channel::Model]) -> DomainResult<HashMap<i64, ChannelStats>> {
-        let rows: Vec<(i64, String, i64)> = capture::Entity::find()
+        let rows: Vec<(i64, Outcome, i64)> = capture::Entity::find()
             .select_only()
             .column(capture::Column::ChannelId)
             .column(capture::Column::Outcome)
@@ -553,7 +528,7 @@ impl<'a> Channels<'a> {
         for (channel, outcome, n) in rows {
             let entry = out.entry(channel).or_default();
             entry.captures += n;
-            if outcome == "created" {
+            if outcome == Outcome::Created {
                 entry.new_customers += n;
             } else {
                 entry.merged += n;
@@ -592,18 +567,6 @@ fn dedup(ids: &[TagId]) -> Vec<TagId> {
         }
     }
     out
-}
-
-fn json_text<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-fn parse_json<T: for<'de> Deserialize<'de> + Default>(text: &str) -> T {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn parse_policy(text: &str) -> OwnerPolicy {
-    serde_json::from_str(text).unwrap_or(OwnerPolicy::Pool)
 }
 
 /// Display information of every tag of the tenant.

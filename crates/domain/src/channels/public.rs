@@ -88,9 +88,9 @@ pub(crate) async fn open<C: ConnectionTrait>(
     }
     Ok(OpenChannel {
         tenant,
-        default_tag_ids: parse_json(&model.default_tag_ids),
-        owner_policy: parse_policy(&model.owner_policy),
-        form: normalised_form(&parse_json::<Vec<FormField>>(&model.form)),
+        default_tag_ids: model.default_tag_ids.0.clone(),
+        owner_policy: model.owner_policy.clone(),
+        form: normalised_form(&model.form.0),
         model,
     })
 }

@@ -15,31 +15,14 @@ use sea_orm::{
 use crate::kernel::error::{DomainError, DomainResult};
 use crate::kernel::ids::{SessionId, TenantId};
 use crate::kernel::secret;
+pub use crate::kernel::values::SubjectKind;
 use crate::store::entities::{auth_session, refresh_token};
-
-/// Whose session it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubjectKind {
-    Staff,
-    Visitor,
-}
 
 impl SubjectKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SubjectKind::Staff => "staff",
             SubjectKind::Visitor => "visitor",
-        }
-    }
-
-    fn parse(s: &str) -> DomainResult<Self> {
-        match s {
-            "staff" => Ok(SubjectKind::Staff),
-            "visitor" => Ok(SubjectKind::Visitor),
-            other => Err(DomainError::Invalid {
-                field: "kind",
-                message: format!("unknown session kind {other}"),
-            }),
         }
     }
 }
@@ -59,7 +42,7 @@ impl TryFrom<auth_session::Model> for Session {
     fn try_from(m: auth_session::Model) -> Result<Self, Self::Error> {
         Ok(Session {
             id: SessionId(m.id),
-            kind: SubjectKind::parse(&m.kind)?,
+            kind: m.kind,
             subject_id: m.subject_id,
             tenant_id: m.tenant_id.map(TenantId),
             expires_at: m.expires_at,
@@ -86,7 +69,7 @@ pub async fn start(
     let now = Utc::now();
     let expires_at = now + refresh_ttl;
     let session = auth_session::ActiveModel {
-        kind: Set(kind.as_str().to_owned()),
+        kind: Set(kind),
         subject_id: Set(subject_id),
         tenant_id: Set(tenant_id.map(|t| t.0)),
         created_at: Set(now),

@@ -43,7 +43,7 @@ impl TryFrom<staff::Model> for Staff {
             id: StaffId(m.id),
             tenant_id: TenantId(m.tenant_id),
             display_name: m.display_name,
-            role: m.role.parse()?,
+            role: m.role,
             active: m.active,
             last_login_at: m.last_login_at,
             created_at: m.created_at,
@@ -155,7 +155,7 @@ async fn accept_invite(
     if !tenant_active {
         return Err(DomainError::InviteInvalid);
     }
-    let role: Role = invite.role.parse()?;
+    let role: Role = invite.role;
     let existing = staff::Entity::find()
         .filter(staff::Column::TenantId.eq(invite.tenant_id))
         .filter(staff::Column::Openid.eq(identity.openid.as_str()))
@@ -184,7 +184,7 @@ async fn accept_invite(
         Some(previous) => {
             let mut active: staff::ActiveModel = previous.into();
             active.active = Set(true);
-            active.role = Set(role.as_str().to_owned());
+            active.role = Set(role);
             active.display_name = Set(name);
             active.last_login_at = Set(Some(now));
             active.updated_at = Set(now);
@@ -196,7 +196,7 @@ async fn accept_invite(
                 openid: Set(identity.openid.clone()),
                 unionid: Set(identity.unionid.clone()),
                 display_name: Set(name),
-                role: Set(role.as_str().to_owned()),
+                role: Set(role),
                 active: Set(true),
                 last_login_at: Set(Some(now)),
                 created_at: Set(now),
@@ -262,7 +262,7 @@ pub async fn create_invite(
     let model = invite::ActiveModel {
         tenant_id: Set(tenant.0),
         code_hash: Set(secret::digest(&code)),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         display_name: Set(display_name.map(str::to_owned)),
         created_by: Set(created_by),
         expires_at: Set(expires_at),
@@ -342,7 +342,7 @@ impl<'a> TenantStaff<'a> {
         let actor = by.id;
         let txn = self.db.begin().await?;
         let current = self.find_model(&txn, id).await?;
-        let current_role: Role = current.role.parse()?;
+        let current_role: Role = current.role;
         if actor == id
             && (change.active == Some(false) || change.role.is_some_and(|r| r != current_role))
         {
@@ -365,7 +365,7 @@ impl<'a> TenantStaff<'a> {
             active.active = Set(flag);
         }
         if let Some(role) = change.role {
-            active.role = Set(role.as_str().to_owned());
+            active.role = Set(role);
         }
         if let Some(name) = &change.display_name {
             active.display_name = Set(name.trim().to_owned());

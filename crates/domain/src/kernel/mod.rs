@@ -8,3 +8,4 @@ pub mod names;
 pub mod phone;
 pub mod secret;
 pub mod tagging;
+pub mod values;

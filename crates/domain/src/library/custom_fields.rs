@@ -16,6 +16,8 @@ use crate::access::StaffActor;
 use crate::access::policy::{self, Action};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
 use crate::kernel::ids::{CustomFieldId, TenantId};
+use crate::kernel::values::FieldOptions;
+pub use crate::kernel::values::FieldType;
 use crate::store::entities::custom_field_def;
 use crate::support::audit::{self, Actor, AuditEntry};
 use crate::support::data_version;
@@ -30,16 +32,6 @@ pub const NUMBER_DECIMALS: usize = 6;
 /// Most options a select field may have.
 pub const OPTIONS_MAX: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldType {
-    Text,
-    Number,
-    Date,
-    SingleSelect,
-    MultiSelect,
-}
-
 impl FieldType {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,23 +41,6 @@ impl FieldType {
             FieldType::SingleSelect => "single_select",
             FieldType::MultiSelect => "multi_select",
         }
-    }
-
-    fn parse(s: &str) -> DomainResult<Self> {
-        Ok(match s {
-            "text" => FieldType::Text,
-            "number" => FieldType::Number,
-            "date" => FieldType::Date,
-            "single_select" => FieldType::SingleSelect,
-            "multi_select" => FieldType::MultiSelect,
-            _ => {
-                return Err(DomainError::field(
-                    "field_type",
-                    "invalid",
-                    "unknown field type",
-                ));
-            }
-        })
     }
 
     fn is_select(self) -> bool {
@@ -92,8 +67,8 @@ impl TryFrom<custom_field_def::Model> for CustomFieldDef {
             id: CustomFieldId(m.id),
             key: m.field_key,
             label: m.label,
-            field_type: FieldType::parse(&m.field_type)?,
-            options: serde_json::from_str(&m.options).unwrap_or_default(),
+            field_type: m.field_type,
+            options: m.options.0,
             required: m.required,
             created_at: m.created_at,
         })
@@ -192,8 +167,8 @@ pub async fn create(
         tenant_id: Set(tenant.0),
         field_key: Set(new.key.clone()),
         label: Set(label),
-        field_type: Set(new.field_type.as_str().to_owned()),
-        options: Set(serde_json::to_string(&options).unwrap_or_else(|_| "[]".to_owned())),
+        field_type: Set(new.field_type),
+        options: Set(FieldOptions(options)),
         required: Set(new.required),
         created_at: Set(Utc::now()),
         ..Default::default()

@@ -22,6 +22,7 @@ use crate::access::policy::{self, Action};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode};
 use crate::kernel::ids::{TagGroupId, TagId, TenantId};
 use crate::kernel::names::checked_unique_name;
+pub use crate::kernel::values::{Dimension, TagStatus};
 use crate::store::entities::{tag, tag_group};
 use crate::support::audit::{self, Actor, AuditEntry};
 use crate::support::data_version;
@@ -32,21 +33,6 @@ pub const NAME_MAX: usize = 32;
 pub const TEXT_MAX: usize = 500;
 /// Colour of a tag created without one.
 pub const DEFAULT_COLOR: &str = "#1677FF";
-
-/// What a tag group describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dimension {
-    /// Who the customer is: region, industry, company size.
-    Basic,
-    /// What the customer does: visits, purchases, channel.
-    Behaviour,
-    /// What the customer is worth: spend, frequency, tiers.
-    Value,
-    /// Where the customer is: new, active, dormant, churned.
-    Lifecycle,
-    Custom,
-}
 
 impl Dimension {
     pub fn as_str(self) -> &'static str {
@@ -79,13 +65,6 @@ impl FromStr for Dimension {
             }
         })
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TagStatus {
-    Active,
-    Archived,
 }
 
 impl TagStatus {
@@ -139,7 +118,7 @@ impl TryFrom<tag_group::Model> for TagGroup {
         Ok(TagGroup {
             id: TagGroupId(m.id),
             name: m.name,
-            dimension: m.dimension.parse()?,
+            dimension: m.dimension,
             exclusive: m.exclusive,
             description: m.description,
             sort_order: m.sort_order,
@@ -259,7 +238,7 @@ impl<'a> TagLibrary<'a> {
             tenant_id: Set(self.tenant.0),
             name: Set(name),
             name_key: Set(key),
-            dimension: Set(new.dimension.as_str().to_owned()),
+            dimension: Set(new.dimension),
             exclusive: Set(new.exclusive),
             description: Set(description),
             sort_order: Set(new.sort_order),
@@ -394,7 +373,7 @@ impl<'a> TagLibrary<'a> {
             color: Set(color),
             definition: Set(definition),
             sort_order: Set(new.sort_order),
-            status: Set(TagStatus::Active.as_str().to_owned()),
+            status: Set(TagStatus::Active),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -444,7 +423,7 @@ impl<'a> TagLibrary<'a> {
             active.sort_order = Set(order);
         }
         if let Some(status) = change.status {
-            active.status = Set(status.as_str().to_owned());
+            active.status = Set(status);
         }
         active.updated_at = Set(Utc::now());
         active.update(&txn).await?;
@@ -481,8 +460,10 @@ impl<'a> TagLibrary<'a> {
             query = query.filter(tag::Column::GroupId.eq(group.0));
         }
         match status {
-            StatusFilter::Active => query = query.filter(tag::Column::Status.eq("active")),
-            StatusFilter::Archived => query = query.filter(tag::Column::Status.eq("archived")),
+            StatusFilter::Active => query = query.filter(tag::Column::Status.eq(TagStatus::Active)),
+            StatusFilter::Archived => {
+                query = query.filter(tag::Column::Status.eq(TagStatus::Archived))
+            }
             StatusFilter::All => {}
         }
         let models = query
@@ -527,7 +508,7 @@ impl<'a> TagLibrary<'a> {
                     color: m.color,
                     definition: m.definition,
                     sort_order: m.sort_order,
-                    status: m.status.parse()?,
+                    status: m.status,
                     created_at: m.created_at,
                     updated_at: m.updated_at,
                 })

@@ -68,7 +68,7 @@ impl TestDb {
             openid: Set(format!("openid-{name}-{}", uuid::Uuid::now_v7().simple())),
             unionid: Set(None),
             display_name: Set(name.to_owned()),
-            role: Set(role.as_str().to_owned()),
+            role: Set(role),
             active: Set(true),
             created_at: Set(now),
             updated_at: Set(now),

@@ -14,6 +14,7 @@ pub(crate) mod links;
 #[cfg(test)]
 mod tests;
 
+use crate::kernel::values::TagStatus;
 use links::{Attribution, Links};
 
 impl<'a> Customers<'a> {
@@ -182,7 +183,7 @@ impl<'a> Customers<'a> {
             return Ok(Vec::new());
         }
         // Each tag with its group's exclusive flag, in one statement.
-        let rows: Vec<(i64, i64, String, String, bool)> = tag::Entity::find()
+        let rows: Vec<(i64, i64, String, TagStatus, bool)> = tag::Entity::find()
             .select_only()
             .columns([
                 tag::Column::Id,
@@ -212,7 +213,7 @@ impl<'a> Customers<'a> {
             };
             match rows.iter().find(|(tag, ..)| *tag == id.0) {
                 None => issues.push(FieldIssue::new(path, "unknown_tag", "no such tag")),
-                Some((_, _, name, status, _)) if status != "active" => {
+                Some((_, _, name, status, _)) if *status != TagStatus::Active => {
                     issues.push(FieldIssue::new(
                         path,
                         "archived",

@@ -233,3 +233,24 @@ async fn removing_a_tag_the_customer_lacks_is_not_found_and_records_nothing() {
     assert_eq!(before, after);
     db.finish().await;
 }
+
+#[tokio::test]
+async fn a_stored_source_the_code_does_not_know_is_an_error_not_a_manual_tag() {
+    use sea_orm::ConnectionTrait;
+
+    let db = testing::database().await;
+    let tenant = db.tenant("Unknown").await;
+    let admin = db.staff(tenant, Role::Admin, "admin").await;
+    let plain = group(&db, &admin, "Interests", false).await;
+    let customers = Customers::new(&db.db, &admin);
+    let id = customer(&customers, "A", &[plain[0]]).await;
+    db.db
+        .execute_unprepared("UPDATE customer_tags SET source = 'robot'")
+        .await
+        .expect("update");
+
+    let err = customers.get(id).await.unwrap_err();
+
+    assert!(matches!(err, DomainError::Database(_)), "{err:?}");
+    db.finish().await;
+}

@@ -1,11 +1,13 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::SubjectKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "auth_sessions")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub kind: String,
+    pub kind: SubjectKind,
     pub subject_id: i64,
     pub tenant_id: Option<i64>,
     pub created_at: DateTimeUtc,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::{Conflicts, MatchedBy, Outcome};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "captures")]
 pub struct Model {
@@ -9,9 +11,10 @@ pub struct Model {
     pub channel_id: i64,
     pub customer_id: i64,
     pub visitor_id: i64,
-    pub outcome: String,
-    pub matched_by: Option<String>,
-    pub conflicts: String,
+    pub outcome: Outcome,
+    pub matched_by: Option<MatchedBy>,
+    #[sea_orm(column_type = "Text")]
+    pub conflicts: Conflicts,
     pub consent_policy_version: String,
     pub consented_at: DateTimeUtc,
     pub created_at: DateTimeUtc,

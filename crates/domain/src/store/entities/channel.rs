@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::{FormFields, OwnerPolicy, TagIds};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "channels")]
 pub struct Model {
@@ -8,9 +10,12 @@ pub struct Model {
     pub tenant_id: i64,
     pub name: String,
     pub scene: String,
-    pub default_tag_ids: String,
-    pub owner_policy: String,
-    pub form: String,
+    #[sea_orm(column_type = "Text")]
+    pub default_tag_ids: TagIds,
+    #[sea_orm(column_type = "Text")]
+    pub owner_policy: OwnerPolicy,
+    #[sea_orm(column_type = "Text")]
+    pub form: FormFields,
     pub privacy_policy_version: String,
     pub privacy_policy_url: Option<String>,
     pub starts_at: Option<DateTimeUtc>,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::{FieldOptions, FieldType};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "custom_field_defs")]
 pub struct Model {
@@ -8,9 +10,10 @@ pub struct Model {
     pub tenant_id: i64,
     pub field_key: String,
     pub label: String,
-    pub field_type: String,
+    pub field_type: FieldType,
     /// JSON array of option labels (empty for non-select fields).
-    pub options: String,
+    #[sea_orm(column_type = "Text")]
+    pub options: FieldOptions,
     pub required: bool,
     pub created_at: DateTimeUtc,
 }

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "invites")]
 pub struct Model {
@@ -7,7 +9,7 @@ pub struct Model {
     pub id: i64,
     pub tenant_id: i64,
     pub code_hash: String,
-    pub role: String,
+    pub role: Role,
     pub display_name: Option<String>,
     pub created_by: Option<i64>,
     pub expires_at: DateTimeUtc,

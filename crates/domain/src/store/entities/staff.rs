@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "staff")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub openid: String,
     pub unionid: Option<String>,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub active: bool,
     pub last_login_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::TagStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tags")]
 pub struct Model {
@@ -12,7 +14,7 @@ pub struct Model {
     pub color: String,
     pub definition: Option<String>,
     pub sort_order: i32,
-    pub status: String,
+    pub status: TagStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

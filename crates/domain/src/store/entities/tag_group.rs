@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::Dimension;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tag_groups")]
 pub struct Model {
@@ -8,7 +10,7 @@ pub struct Model {
     pub tenant_id: i64,
     pub name: String,
     pub name_key: String,
-    pub dimension: String,
+    pub dimension: Dimension,
     pub exclusive: bool,
     pub description: Option<String>,
     pub sort_order: i32,

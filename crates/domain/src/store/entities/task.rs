@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::values::{TaskKind, TaskStatus};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tasks")]
 pub struct Model {
@@ -7,11 +9,11 @@ pub struct Model {
     pub id: i64,
     pub tenant_id: i64,
     pub assignee_id: i64,
-    pub kind: String,
+    pub kind: TaskKind,
     pub title: String,
     pub customer_id: Option<i64>,
     pub channel_id: Option<i64>,
-    pub status: String,
+    pub status: TaskStatus,
     pub created_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
     pub notified_at: Option<DateTimeUtc>,

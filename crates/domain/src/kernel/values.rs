@@ -1,0 +1,184 @@
+//! The domain's stored value types: the enumerations and JSON documents kept in columns,
+//! typed for sea-orm so that entities carry them as they are, and a stored value this code
+//! does not know is an error when read, never a guess. Their behaviour lives with the module
+//! that owns each (the `impl` blocks there); here are only the shapes, so that the entities in
+//! `store` can name them without depending on any module above the kernel.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::ids::{StaffId, TagId};
+
+/// A staff member's role; `access::policy` says what each may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Role {
+    /// Manages the tenant: staff, invites, settings, and everything a manager can do.
+    #[sea_orm(string_value = "admin")]
+    Admin,
+    /// Sees and manages every customer of the tenant.
+    #[sea_orm(string_value = "manager")]
+    Manager,
+    /// Sees and works the customers they own.
+    #[sea_orm(string_value = "sales")]
+    Sales,
+}
+
+/// Whose session it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SubjectKind {
+    #[sea_orm(string_value = "staff")]
+    Staff,
+    #[sea_orm(string_value = "visitor")]
+    Visitor,
+}
+
+/// The type of a custom customer field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum FieldType {
+    #[sea_orm(string_value = "text")]
+    Text,
+    #[sea_orm(string_value = "number")]
+    Number,
+    #[sea_orm(string_value = "date")]
+    Date,
+    #[sea_orm(string_value = "single_select")]
+    SingleSelect,
+    #[sea_orm(string_value = "multi_select")]
+    MultiSelect,
+}
+
+/// The choices of a select field, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct FieldOptions(pub Vec<String>);
+
+/// What a tag group describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Dimension {
+    /// Who the customer is: region, industry, company size.
+    #[sea_orm(string_value = "basic")]
+    Basic,
+    /// What the customer does: visits, purchases, channel.
+    #[sea_orm(string_value = "behaviour")]
+    Behaviour,
+    /// What the customer is worth: spend, frequency, tiers.
+    #[sea_orm(string_value = "value")]
+    Value,
+    /// Where the customer is: new, active, dormant, churned.
+    #[sea_orm(string_value = "lifecycle")]
+    Lifecycle,
+    #[sea_orm(string_value = "custom")]
+    Custom,
+}
+
+/// Whether a tag may still be assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum TagStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "archived")]
+    Archived,
+}
+
+/// What a task is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum TaskKind {
+    /// A customer was recorded for the first time.
+    #[sea_orm(string_value = "new_customer")]
+    NewCustomer,
+    /// A known customer came back through a channel.
+    #[sea_orm(string_value = "repeat_visit")]
+    RepeatVisit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum TaskStatus {
+    #[sea_orm(string_value = "open")]
+    Open,
+    #[sea_orm(string_value = "done")]
+    Done,
+}
+
+/// Whether a capture recorded a new customer or completed a known one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Outcome {
+    #[sea_orm(string_value = "created")]
+    Created,
+    #[sea_orm(string_value = "merged")]
+    Merged,
+}
+
+/// Which identity found the existing customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum MatchedBy {
+    #[sea_orm(string_value = "unionid")]
+    Unionid,
+    #[sea_orm(string_value = "openid")]
+    Openid,
+    #[sea_orm(string_value = "phone")]
+    Phone,
+}
+
+/// A submitted value that differs from what the record already held; the record keeps its
+/// value, the capture keeps this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub field: String,
+    pub submitted: serde_json::Value,
+}
+
+/// The conflicts of one capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct Conflicts(pub Vec<Conflict>);
+
+/// Who becomes the owner of a customer captured through the channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OwnerPolicy {
+    /// Always this staff member.
+    Fixed { staff_id: StaffId },
+    /// Each new customer goes to the next active member of the list, in turn.
+    RoundRobin { staff_ids: Vec<StaffId> },
+    /// Nobody: the customer waits in the unassigned pool.
+    Pool,
+}
+
+/// One field of the capture form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormField {
+    /// `name`, `phone`, `company`, `industry`, `region`, or `custom_fields.<key>`.
+    pub key: String,
+    #[serde(default)]
+    pub required: bool,
+    /// Shown instead of the field's own label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// A channel's form, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct FormFields(pub Vec<FormField>);
+
+/// A channel's default tags, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct TagIds(pub Vec<TagId>);
