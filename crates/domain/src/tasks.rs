@@ -57,11 +57,11 @@ pub struct Task {
 impl From<task::Model> for Task {
     fn from(m: task::Model) -> Self {
         Task {
-            id: TaskId(m.id),
+            id: m.id,
             kind: m.kind,
             title: m.title,
-            customer_id: m.customer_id.map(CustomerId),
-            channel_id: m.channel_id.map(ChannelId),
+            customer_id: m.customer_id,
+            channel_id: m.channel_id,
             status: m.status,
             created_at: m.created_at,
             completed_at: m.completed_at,
@@ -84,12 +84,12 @@ pub(crate) struct NewTask<'t> {
 pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> DomainResult<TaskId> {
     let title: String = new.title.chars().take(TITLE_MAX).collect();
     let inserted = task::Entity::insert(task::ActiveModel {
-        tenant_id: Set(new.tenant.0),
-        assignee_id: Set(new.assignee.0),
+        tenant_id: Set(new.tenant),
+        assignee_id: Set(new.assignee),
         kind: Set(new.kind),
         title: Set(title),
-        customer_id: Set(new.customer.map(|c| c.0)),
-        channel_id: Set(new.channel.map(|c| c.0)),
+        customer_id: Set(new.customer),
+        channel_id: Set(new.channel),
         status: Set(TaskStatus::Open),
         created_at: Set(Utc::now()),
         completed_at: Set(None),
@@ -101,7 +101,7 @@ pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> Do
     })
     .exec(conn)
     .await?;
-    Ok(TaskId(inserted.last_insert_id))
+    Ok(inserted.last_insert_id)
 }
 
 /// Counts a visit of `customer` on the open capture task (new or returning customer) that
@@ -197,7 +197,7 @@ impl<'a> Tasks<'a> {
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next = if more {
-            rows.last().map(|r| r.id)
+            rows.last().map(|r| r.id.0)
         } else {
             None
         };
@@ -230,7 +230,7 @@ impl<'a> Tasks<'a> {
             )
             .await?;
         }
-        task::Entity::find_by_id(id.0)
+        task::Entity::find_by_id(id)
             .filter(task::Column::TenantId.eq(self.tenant.0))
             .filter(task::Column::AssigneeId.eq(self.assignee.0))
             .one(self.db)

@@ -132,7 +132,7 @@ pub(super) async fn merge(
     if found.owner_id.is_none()
         && let Some(owner) = owner
     {
-        active.owner_id = Set(Some(owner.0));
+        active.owner_id = Set(Some(owner));
     }
     active.last_active_at = Set(Some(now));
     active.updated_at = Set(now);
@@ -175,7 +175,7 @@ pub(super) async fn merge(
                 }
             }
         }
-        customers::write_field_values(txn, tenant, CustomerId(found.id), &fresh).await?;
+        customers::write_field_values(txn, tenant, found.id, &fresh).await?;
     }
     Ok(conflicts)
 }

@@ -198,11 +198,11 @@ async fn record(
     follow_up_window: chrono::Duration,
 ) -> DomainResult<Option<Captured>> {
     let tenant = open.tenant;
-    let channel_id = ChannelId(open.model.id);
+    let channel_id = open.model.id;
     let now = Utc::now();
     let existing = find_existing(db, tenant, visitor, checked.phone.as_ref()).await?;
     let owner = match existing.as_ref().and_then(|(found, ..)| found.owner_id) {
-        Some(owner) => staff_row(db, tenant, StaffId(owner)).await?,
+        Some(owner) => staff_row(db, tenant, owner).await?,
         None => pick_owner(db, open).await?,
     };
 
@@ -210,13 +210,13 @@ async fn record(
     let (customer, outcome, matched_by, conflicts) = match existing {
         None => {
             let mut row = customer::ActiveModel {
-                tenant_id: Set(tenant.0),
+                tenant_id: Set(tenant),
                 name: Set(checked.name.clone()),
                 company: Set(checked.company.clone()),
                 industry: Set(checked.industry.clone()),
                 region: Set(checked.region.clone()),
-                owner_id: Set(owner.as_ref().map(|o| o.id)),
-                source_channel_id: Set(Some(channel_id.0)),
+                owner_id: Set(owner.as_ref().map(|o| StaffId(o.id))),
+                source_channel_id: Set(Some(channel_id)),
                 project_stage: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
@@ -227,7 +227,7 @@ async fn record(
             contact::set_openid(&mut row, &visitor.openid);
             contact::set_unionid(&mut row, visitor.unionid.as_deref());
             let inserted = customer::Entity::insert(row).exec(&txn).await?;
-            let id = CustomerId(inserted.last_insert_id);
+            let id = inserted.last_insert_id;
             let values: Vec<(i64, Vec<String>)> = checked
                 .custom
                 .iter()
@@ -252,7 +252,7 @@ async fn record(
                 return Ok(None);
             };
             let target = Target {
-                id: locked.id,
+                id: locked.id.0,
                 name: locked.name.clone(),
             };
             let new_owner = owner.as_ref().filter(|_| locked.owner_id.is_none());
@@ -303,10 +303,10 @@ async fn record(
         Outcome::Merged => "merged",
     };
     let capture_id = capture::Entity::insert(capture::ActiveModel {
-        tenant_id: Set(tenant.0),
-        channel_id: Set(channel_id.0),
-        customer_id: Set(id.0),
-        visitor_id: Set(visitor.id.0),
+        tenant_id: Set(tenant),
+        channel_id: Set(channel_id),
+        customer_id: Set(id),
+        visitor_id: Set(visitor.id),
         outcome: Set(outcome),
         matched_by: Set(matched_by),
         conflicts: Set(Conflicts(conflicts)),
@@ -408,7 +408,7 @@ async fn record(
         _ => None,
     };
     let result = CaptureResult {
-        capture_id: CaptureId(capture_id),
+        capture_id,
         customer_id: id,
         outcome,
         matched_by,

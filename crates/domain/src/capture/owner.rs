@@ -15,7 +15,7 @@ pub(super) struct OwnerRow {
 impl From<staff::Model> for OwnerRow {
     fn from(s: staff::Model) -> Self {
         OwnerRow {
-            id: s.id,
+            id: s.id.0,
             display_name: s.display_name,
             openid: s.openid,
             active: s.active,
@@ -28,7 +28,7 @@ pub(super) async fn staff_row(
     tenant: TenantId,
     id: StaffId,
 ) -> DomainResult<Option<OwnerRow>> {
-    Ok(staff::Entity::find_by_id(id.0)
+    Ok(staff::Entity::find_by_id(id)
         .filter(staff::Column::TenantId.eq(tenant.0))
         .one(db)
         .await?
@@ -63,7 +63,7 @@ pub(super) async fn pick_owner(
             if members.is_empty() {
                 return Ok(None);
             }
-            let turn = take_turn(db, open.model.id).await?;
+            let turn = take_turn(db, open.model.id.0).await?;
             let len = i64::try_from(members.len()).unwrap_or(i64::MAX);
             let index = usize::try_from(turn.rem_euclid(len)).unwrap_or(0);
             Ok(members.get(index).map(|m| (*m).clone()))

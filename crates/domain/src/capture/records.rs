@@ -18,7 +18,7 @@ pub async fn customer_captures(
         .limit(200)
         .all(db)
         .await?;
-    let names: std::collections::HashMap<i64, String> = channel::Entity::find()
+    let names: std::collections::HashMap<ChannelId, String> = channel::Entity::find()
         .filter(channel::Column::TenantId.eq(staff.tenant.0))
         .filter(channel::Column::Id.is_in(rows.iter().map(|r| r.channel_id)))
         .all(db)
@@ -29,8 +29,8 @@ pub async fn customer_captures(
     Ok(rows
         .into_iter()
         .map(|r| CaptureRecord {
-            id: CaptureId(r.id),
-            channel_id: ChannelId(r.channel_id),
+            id: r.id,
+            channel_id: r.channel_id,
             channel_name: names.get(&r.channel_id).cloned().unwrap_or_default(),
             outcome: r.outcome,
             matched_by: r.matched_by,

@@ -311,12 +311,12 @@ impl<'a> Channels<'a> {
                     "the channel \"{}\" (id {}) already uses this scene",
                     other.name, other.id
                 ),
-                existing_id: Some(other.id),
+                existing_id: Some(other.id.0),
             });
         }
         let now = Utc::now();
         let model = channel::ActiveModel {
-            tenant_id: Set(self.tenant.0),
+            tenant_id: Set(self.tenant),
             name: Set(display_name(&new.name)),
             scene: Set(new.scene.clone()),
             default_tag_ids: Set(TagIds(dedup(&new.default_tag_ids))),
@@ -328,7 +328,7 @@ impl<'a> Channels<'a> {
             ends_at: Set(new.ends_at),
             active: Set(new.active),
             scans: Set(0),
-            created_by: Set(Some(actor.0)),
+            created_by: Set(Some(actor)),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -342,16 +342,17 @@ impl<'a> Channels<'a> {
         })
         .exec_without_returning(&txn)
         .await?;
-        self.audit(&txn, actor, "channel.created", model.id).await?;
+        self.audit(&txn, actor, "channel.created", model.id.0)
+            .await?;
         txn.commit().await?;
-        self.get(ChannelId(model.id)).await
+        self.get(model.id).await
     }
 
     pub async fn update(&self, id: ChannelId, patch: ChannelPatch) -> DomainResult<Channel> {
         policy::permit(&self.actor, Action::ManageChannels)?;
         let actor = self.actor.id;
         let txn = self.db.begin().await?;
-        let current = channel::Entity::find_by_id(id.0)
+        let current = channel::Entity::find_by_id(id)
             .filter(channel::Column::TenantId.eq(self.tenant.0))
             .lock_exclusive()
             .one(&txn)
@@ -430,7 +431,7 @@ impl<'a> Channels<'a> {
     }
 
     pub async fn get(&self, id: ChannelId) -> DomainResult<Channel> {
-        let model = channel::Entity::find_by_id(id.0)
+        let model = channel::Entity::find_by_id(id)
             .filter(channel::Column::TenantId.eq(self.tenant.0))
             .one(self.db)
             .await?
@@ -445,7 +446,7 @@ impl<'a> Channels<'a> {
     /// Every channel of the tenant, newest first.
     /// The qualified scene of a channel, for its mini-program code.
     pub async fn qr_scene(&self, id: ChannelId) -> DomainResult<String> {
-        let model = channel::Entity::find_by_id(id.0)
+        let model = channel::Entity::find_by_id(id)
             .filter(channel::Column::TenantId.eq(self.tenant.0))
             .one(self.db)
             .await?
@@ -475,7 +476,7 @@ impl<'a> Channels<'a> {
                 let tag_ids: Vec<TagId> = m.default_tag_ids.0.clone();
                 let form: Vec<FormField> = m.form.0.clone();
                 Channel {
-                    id: ChannelId(m.id),
+                    id: m.id,
                     qr_scene: qr_scene(self.tenant, &m.scene),
                     default_tags: tag_ids
                         .iter()
@@ -494,7 +495,7 @@ impl<'a> Channels<'a> {
                         .collect(),
                     stats: ChannelStats {
                         scans: m.scans,
-                        ..stats.remove(&m.id).unwrap_or_default()
+                        ..stats.remove(&m.id.0).unwrap_or_default()
                     },
                     name: m.name,
                     scene: m.scene,
@@ -574,7 +575,7 @@ async fn tag_infos<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
 ) -> DomainResult<HashMap<TagId, ChannelTag>> {
-    let groups: HashMap<i64, String> = tag_group::Entity::find()
+    let groups: HashMap<TagGroupId, String> = tag_group::Entity::find()
         .filter(tag_group::Column::TenantId.eq(tenant.0))
         .all(conn)
         .await?
@@ -588,10 +589,10 @@ async fn tag_infos<C: ConnectionTrait>(
         .into_iter()
         .map(|t| {
             (
-                TagId(t.id),
+                t.id,
                 ChannelTag {
-                    id: TagId(t.id),
-                    group_id: TagGroupId(t.group_id),
+                    id: t.id,
+                    group_id: t.group_id,
                     group_name: groups.get(&t.group_id).cloned().unwrap_or_default(),
                     name: t.name,
                     color: t.color,

@@ -99,7 +99,7 @@ pub(crate) async fn open<C: ConnectionTrait>(
 pub async fn capture_form(db: &DatabaseConnection, qualified: &str) -> DomainResult<CaptureForm> {
     let open = open(db, qualified, Utc::now()).await?;
     let defs = open.custom_field_defs(db, false).await?;
-    let tenant_name = tenant::Entity::find_by_id(open.tenant.0)
+    let tenant_name = tenant::Entity::find_by_id(open.tenant)
         .one(db)
         .await?
         .map(|t| t.name)

@@ -2,6 +2,7 @@
 //! definitions, and writing and reading the stored rows.
 
 use super::*;
+use crate::kernel::ids::CustomFieldId;
 
 /// Checks every custom field value (unknown keys, types, options, and on `complete` data the
 /// required fields) and returns the stored values per field.
@@ -52,10 +53,10 @@ pub(crate) async fn write_field_values(
             values
                 .iter()
                 .map(move |value| customer_field_value::ActiveModel {
-                    customer_id: Set(id.0),
-                    field_id: Set(*field),
+                    customer_id: Set(id),
+                    field_id: Set(CustomFieldId(*field)),
                     value: Set(value.clone()),
-                    tenant_id: Set(tenant.0),
+                    tenant_id: Set(tenant),
                 })
         })
         .collect();
@@ -79,7 +80,7 @@ pub(crate) async fn load_field_values<C: ConnectionTrait>(
     let mut grouped: HashMap<(i64, i64), Vec<String>> = HashMap::new();
     for row in rows {
         grouped
-            .entry((row.customer_id, row.field_id))
+            .entry((row.customer_id.0, row.field_id.0))
             .or_default()
             .push(row.value);
     }

@@ -295,12 +295,12 @@ impl<'a> Customers<'a> {
         }
         let now = Utc::now();
         let mut row = customer::ActiveModel {
-            tenant_id: Set(self.tenant().0),
+            tenant_id: Set(self.tenant()),
             name: Set(name),
             company: Set(company),
             industry: Set(industry),
             region: Set(region),
-            owner_id: Set(owner.map(|o| o.0)),
+            owner_id: Set(owner),
             source_channel_id: Set(None),
             project_stage: Set(project_stage),
             created_at: Set(now),
@@ -312,7 +312,7 @@ impl<'a> Customers<'a> {
         // A concurrent create may take the phone between the check and the insert; the unique
         // index then answers, and the error converts to the same `phone_taken`.
         let model = inserted?;
-        let id = CustomerId(model.id);
+        let id = model.id;
         write_field_values(&txn, self.tenant(), id, &values).await?;
         self.attach_all(&txn, id, &tags, TagSource::Manual, None, None, true)
             .await?;
@@ -386,7 +386,7 @@ impl<'a> Customers<'a> {
             } else if let Some(owner) = owner {
                 self.check_owner(&txn, owner, &mut issues).await?;
             }
-            active.owner_id = Set(owner.map(|o| o.0));
+            active.owner_id = Set(owner);
         }
         if let Some(changes) = &patch.custom_fields {
             let defs = custom_fields::list(&txn, self.tenant()).await?;
@@ -464,7 +464,7 @@ impl<'a> Customers<'a> {
         txn: &DatabaseTransaction,
         id: CustomerId,
     ) -> DomainResult<customer::Model> {
-        customer::Entity::find_by_id(id.0)
+        customer::Entity::find_by_id(id)
             .filter(self.viewer.condition())
             .filter(customer::Column::DeletedAt.is_null())
             .lock_exclusive()
@@ -489,7 +489,7 @@ impl<'a> Customers<'a> {
         owner: StaffId,
         issues: &mut Vec<FieldIssue>,
     ) -> DomainResult<()> {
-        let found = staff::Entity::find_by_id(owner.0)
+        let found = staff::Entity::find_by_id(owner)
             .filter(staff::Column::TenantId.eq(self.tenant().0))
             .filter(staff::Column::Active.eq(true))
             .one(txn)
@@ -581,21 +581,21 @@ pub(crate) async fn load<C: ConnectionTrait>(
     let defs = custom_fields::list(conn, tenant).await?;
     let mut fields = load_field_values(conn, &defs, ids).await?;
     let mut tags = load_tags(conn, ids).await?;
-    let mut by_id: HashMap<i64, customer::Model> = rows.into_iter().map(|r| (r.id, r)).collect();
+    let mut by_id: HashMap<i64, customer::Model> = rows.into_iter().map(|r| (r.id.0, r)).collect();
     Ok(ids
         .iter()
         .filter_map(|id| by_id.remove(id))
         .map(|m| Customer {
-            id: CustomerId(m.id),
-            custom_fields: fields.remove(&m.id).unwrap_or_default(),
-            tags: tags.remove(&m.id).unwrap_or_default(),
+            id: m.id,
+            custom_fields: fields.remove(&m.id.0).unwrap_or_default(),
+            tags: tags.remove(&m.id.0).unwrap_or_default(),
             name: m.name,
             phone: m.phone,
             company: m.company,
             industry: m.industry,
             region: m.region,
-            owner_id: m.owner_id.map(StaffId),
-            source_channel_id: m.source_channel_id,
+            owner_id: m.owner_id,
+            source_channel_id: m.source_channel_id.map(|v| v.0),
             project_stage: m.project_stage,
             created_at: m.created_at,
             updated_at: m.updated_at,

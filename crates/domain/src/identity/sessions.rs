@@ -41,10 +41,10 @@ impl TryFrom<auth_session::Model> for Session {
 
     fn try_from(m: auth_session::Model) -> Result<Self, Self::Error> {
         Ok(Session {
-            id: SessionId(m.id),
+            id: m.id,
             kind: m.kind,
             subject_id: m.subject_id,
-            tenant_id: m.tenant_id.map(TenantId),
+            tenant_id: m.tenant_id,
             expires_at: m.expires_at,
         })
     }
@@ -71,14 +71,14 @@ pub async fn start(
     let session = auth_session::ActiveModel {
         kind: Set(kind),
         subject_id: Set(subject_id),
-        tenant_id: Set(tenant_id.map(|t| t.0)),
+        tenant_id: Set(tenant_id),
         created_at: Set(now),
         expires_at: Set(expires_at),
         ..Default::default()
     }
     .insert(&txn)
     .await?;
-    let issued = issue_token(&txn, session.id, now, expires_at).await?;
+    let issued = issue_token(&txn, session.id.0, now, expires_at).await?;
     txn.commit().await?;
     Ok((session.try_into()?, issued))
 }
@@ -114,10 +114,10 @@ pub async fn rotate(
         .exec(&txn)
         .await?;
     if spent.rows_affected != 1 {
-        revoke_on(&txn, SessionId(session.id), "refresh_token_reused").await?;
+        revoke_on(&txn, session.id, "refresh_token_reused").await?;
         txn.commit().await?;
         tracing::warn!(
-            session_id = session.id,
+            session_id = session.id.0,
             "spent refresh token presented again; session revoked"
         );
         return Err(DomainError::RefreshReused);
@@ -126,7 +126,7 @@ pub async fn rotate(
         return Err(DomainError::RefreshInvalid);
     }
     let expires_at = now + refresh_ttl;
-    let issued = issue_token(&txn, session.id, now, expires_at).await?;
+    let issued = issue_token(&txn, session.id.0, now, expires_at).await?;
     let mut active: auth_session::ActiveModel = session.into();
     active.expires_at = Set(expires_at);
     let session = active.update(&txn).await?;
@@ -136,7 +136,7 @@ pub async fn rotate(
 
 /// Session `id`, if it exists and has been neither revoked nor left to expire.
 pub async fn find_active(db: &DatabaseConnection, id: SessionId) -> DomainResult<Option<Session>> {
-    let found = auth_session::Entity::find_by_id(id.0)
+    let found = auth_session::Entity::find_by_id(id)
         .filter(auth_session::Column::RevokedAt.is_null())
         .filter(auth_session::Column::ExpiresAt.gt(Utc::now()))
         .one(db)
@@ -186,7 +186,7 @@ async fn issue_token<C: ConnectionTrait>(
 ) -> DomainResult<IssuedRefreshToken> {
     let token = secret::generate();
     refresh_token::ActiveModel {
-        session_id: Set(session_id),
+        session_id: Set(SessionId(session_id)),
         token_hash: Set(secret::digest(&token)),
         expires_at: Set(expires_at),
         created_at: Set(now),

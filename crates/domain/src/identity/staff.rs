@@ -40,8 +40,8 @@ impl TryFrom<staff::Model> for Staff {
 
     fn try_from(m: staff::Model) -> Result<Self, Self::Error> {
         Ok(Staff {
-            id: StaffId(m.id),
-            tenant_id: TenantId(m.tenant_id),
+            id: m.id,
+            tenant_id: m.tenant_id,
             display_name: m.display_name,
             role: m.role,
             active: m.active,
@@ -215,8 +215,8 @@ async fn accept_invite(
     audit::record(
         &txn,
         AuditEntry {
-            tenant_id: Some(TenantId(model.tenant_id)),
-            actor: Actor::Staff(StaffId(model.id)),
+            tenant_id: Some(model.tenant_id),
+            actor: Actor::Staff(model.id),
             action: "staff.joined",
             target_type: "staff",
             target_id: Some(model.id.to_string()),
@@ -245,7 +245,7 @@ pub async fn create_invite(
         });
     }
     let txn = db.begin().await?;
-    if tenant::Entity::find_by_id(tenant.0)
+    if tenant::Entity::find_by_id(tenant)
         .one(&txn)
         .await?
         .is_none()
@@ -260,11 +260,11 @@ pub async fn create_invite(
         _ => None,
     };
     let model = invite::ActiveModel {
-        tenant_id: Set(tenant.0),
+        tenant_id: Set(tenant),
         code_hash: Set(secret::digest(&code)),
         role: Set(role),
         display_name: Set(display_name.map(str::to_owned)),
-        created_by: Set(created_by),
+        created_by: Set(created_by.map(StaffId)),
         expires_at: Set(expires_at),
         created_at: Set(now),
         ..Default::default()
@@ -400,7 +400,7 @@ impl<'a> TenantStaff<'a> {
         conn: &C,
         id: StaffId,
     ) -> DomainResult<staff::Model> {
-        staff::Entity::find_by_id(id.0)
+        staff::Entity::find_by_id(id)
             .filter(staff::Column::TenantId.eq(self.tenant.0))
             .one(conn)
             .await?
@@ -415,7 +415,7 @@ pub async fn find_active(
     tenant: TenantId,
     id: StaffId,
 ) -> DomainResult<Option<Staff>> {
-    let found = staff::Entity::find_by_id(id.0)
+    let found = staff::Entity::find_by_id(id)
         .filter(staff::Column::TenantId.eq(tenant.0))
         .filter(staff::Column::Active.eq(true))
         .one(db)

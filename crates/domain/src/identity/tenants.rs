@@ -26,7 +26,7 @@ pub struct Tenant {
 impl From<tenant::Model> for Tenant {
     fn from(m: tenant::Model) -> Self {
         Tenant {
-            id: TenantId(m.id),
+            id: m.id,
             name: m.name,
             timezone: m.timezone,
             active: m.active,
@@ -76,7 +76,7 @@ pub async fn create(
     audit::record(
         &txn,
         AuditEntry {
-            tenant_id: Some(TenantId(model.id)),
+            tenant_id: Some(model.id),
             actor: Actor::Operator,
             action: "tenant.created",
             target_type: "tenant",
@@ -91,7 +91,7 @@ pub async fn create(
 
 /// The tenant with `id`, if it exists.
 pub async fn find<C: ConnectionTrait>(db: &C, id: TenantId) -> DomainResult<Option<Tenant>> {
-    Ok(tenant::Entity::find_by_id(id.0)
+    Ok(tenant::Entity::find_by_id(id)
         .one(db)
         .await?
         .map(Tenant::from))

@@ -21,7 +21,7 @@ pub struct Visitor {
 impl From<visitor::Model> for Visitor {
     fn from(m: visitor::Model) -> Self {
         Visitor {
-            id: VisitorId(m.id),
+            id: m.id,
             openid: m.openid,
             unionid: m.unionid,
             created_at: m.created_at,
@@ -65,7 +65,7 @@ pub async fn upsert_on_login<C: ConnectionTrait>(
 
 /// The visitor with `id`, if it exists.
 pub async fn find<C: ConnectionTrait>(db: &C, id: VisitorId) -> DomainResult<Option<Visitor>> {
-    Ok(visitor::Entity::find_by_id(id.0)
+    Ok(visitor::Entity::find_by_id(id)
         .one(db)
         .await?
         .map(Visitor::from))

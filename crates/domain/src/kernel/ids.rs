@@ -1,11 +1,17 @@
-//! Typed identifiers, so that a staff id cannot be passed where a tenant id is expected.
+//! Typed identifiers, so that a staff id cannot be passed where a tenant id is expected. They
+//! are also the column types of the entities (`DeriveValueType`), so a row's ids keep their
+//! type from the database to the wire.
 
+use sea_orm::DeriveValueType;
 use serde::{Deserialize, Serialize};
 
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            DeriveValueType,
+        )]
         #[serde(transparent)]
         pub struct $name(pub i64);
 

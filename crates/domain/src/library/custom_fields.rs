@@ -64,7 +64,7 @@ impl TryFrom<custom_field_def::Model> for CustomFieldDef {
 
     fn try_from(m: custom_field_def::Model) -> Result<Self, Self::Error> {
         Ok(CustomFieldDef {
-            id: CustomFieldId(m.id),
+            id: m.id,
             key: m.field_key,
             label: m.label,
             field_type: m.field_type,
@@ -160,11 +160,11 @@ pub async fn create(
                 "the custom field \"{}\" (id {}) already uses this key",
                 existing.label, existing.id
             ),
-            existing_id: Some(existing.id),
+            existing_id: Some(existing.id.0),
         });
     }
     let model = custom_field_def::ActiveModel {
-        tenant_id: Set(tenant.0),
+        tenant_id: Set(tenant),
         field_key: Set(new.key.clone()),
         label: Set(label),
         field_type: Set(new.field_type),

@@ -116,7 +116,7 @@ impl TryFrom<tag_group::Model> for TagGroup {
 
     fn try_from(m: tag_group::Model) -> Result<Self, Self::Error> {
         Ok(TagGroup {
-            id: TagGroupId(m.id),
+            id: m.id,
             name: m.name,
             dimension: m.dimension,
             exclusive: m.exclusive,
@@ -235,7 +235,7 @@ impl<'a> TagLibrary<'a> {
         self.ensure_group_name_free(&txn, &key, None).await?;
         let now = Utc::now();
         let model = tag_group::ActiveModel {
-            tenant_id: Set(self.tenant.0),
+            tenant_id: Set(self.tenant),
             name: Set(name),
             name_key: Set(key),
             dimension: Set(new.dimension),
@@ -253,7 +253,7 @@ impl<'a> TagLibrary<'a> {
             &txn,
             "tag_group.created",
             "tag_group",
-            model.id,
+            model.id.0,
             serde_json::json!({"name": model.name}),
         )
         .await?;
@@ -302,7 +302,7 @@ impl<'a> TagLibrary<'a> {
             &txn,
             "tag_group.updated",
             "tag_group",
-            model.id,
+            model.id.0,
             serde_json::json!({
                 "name": change.name, "sort_order": change.sort_order,
                 "exclusive": change.exclusive, "archived": change.archived,
@@ -351,7 +351,7 @@ impl<'a> TagLibrary<'a> {
             ));
         }
         let txn = self.db.begin().await?;
-        let group = tag_group::Entity::find_by_id(new.group_id.0)
+        let group = tag_group::Entity::find_by_id(new.group_id)
             .filter(tag_group::Column::TenantId.eq(self.tenant.0))
             .one(&txn)
             .await?
@@ -366,7 +366,7 @@ impl<'a> TagLibrary<'a> {
         self.ensure_tag_name_free(&txn, &key, None).await?;
         let now = Utc::now();
         let model = tag::ActiveModel {
-            tenant_id: Set(self.tenant.0),
+            tenant_id: Set(self.tenant),
             group_id: Set(group.id),
             name: Set(name),
             name_key: Set(key),
@@ -384,13 +384,13 @@ impl<'a> TagLibrary<'a> {
             &txn,
             "tag.created",
             "tag",
-            model.id,
+            model.id.0,
             serde_json::json!({"name": model.name, "group_id": group.id}),
         )
         .await?;
         data_version::bump(&txn, self.tenant).await?;
         txn.commit().await?;
-        let id = TagId(model.id);
+        let id = model.id;
         self.tag(id).await
     }
 
@@ -487,9 +487,9 @@ impl<'a> TagLibrary<'a> {
         if models.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
+        let ids: Vec<i64> = models.iter().map(|m| m.id.0).collect();
         let counts = customer_counts(self.db, self.tenant, &ids).await?;
-        let groups: HashMap<i64, String> = tag_group::Entity::find()
+        let groups: HashMap<TagGroupId, String> = tag_group::Entity::find()
             .filter(tag_group::Column::TenantId.eq(self.tenant.0))
             .all(self.db)
             .await?
@@ -500,10 +500,10 @@ impl<'a> TagLibrary<'a> {
             .into_iter()
             .map(|m| {
                 Ok(Tag {
-                    id: TagId(m.id),
-                    group_id: TagGroupId(m.group_id),
+                    id: m.id,
+                    group_id: m.group_id,
                     group_name: groups.get(&m.group_id).cloned().unwrap_or_default(),
-                    customer_count: counts.get(&m.id).copied().unwrap_or(0),
+                    customer_count: counts.get(&m.id.0).copied().unwrap_or(0),
                     name: m.name,
                     color: m.color,
                     definition: m.definition,
@@ -521,7 +521,7 @@ impl<'a> TagLibrary<'a> {
         conn: &C,
         id: TagGroupId,
     ) -> DomainResult<tag_group::Model> {
-        tag_group::Entity::find_by_id(id.0)
+        tag_group::Entity::find_by_id(id)
             .filter(tag_group::Column::TenantId.eq(self.tenant.0))
             .one(conn)
             .await?
@@ -529,7 +529,7 @@ impl<'a> TagLibrary<'a> {
     }
 
     async fn tag_model<C: ConnectionTrait>(&self, conn: &C, id: TagId) -> DomainResult<tag::Model> {
-        tag::Entity::find_by_id(id.0)
+        tag::Entity::find_by_id(id)
             .filter(tag::Column::TenantId.eq(self.tenant.0))
             .one(conn)
             .await?
@@ -548,13 +548,13 @@ impl<'a> TagLibrary<'a> {
             .one(conn)
             .await?;
         match existing {
-            Some(g) if Some(TagGroupId(g.id)) != except => Err(DomainError::Taken {
+            Some(g) if Some(g.id) != except => Err(DomainError::Taken {
                 code: ErrorCode::TagGroupNameTaken,
                 detail: format!(
                     "the tag group \"{}\" (id {}) already has this name",
                     g.name, g.id
                 ),
-                existing_id: Some(g.id),
+                existing_id: Some(g.id.0),
             }),
             _ => Ok(()),
         }
@@ -572,10 +572,10 @@ impl<'a> TagLibrary<'a> {
             .one(conn)
             .await?;
         match existing {
-            Some(t) if Some(TagId(t.id)) != except => Err(DomainError::Taken {
+            Some(t) if Some(t.id) != except => Err(DomainError::Taken {
                 code: ErrorCode::TagNameTaken,
                 detail: format!("the tag \"{}\" (id {}) already has this name", t.name, t.id),
-                existing_id: Some(t.id),
+                existing_id: Some(t.id.0),
             }),
             _ => Ok(()),
         }

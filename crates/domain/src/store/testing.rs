@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, Set};
 
 use crate::access::{Role, StaffActor};
 use crate::identity::tenants;
-use crate::kernel::ids::{StaffId, TenantId};
+use crate::kernel::ids::TenantId;
 use crate::store::db;
 use crate::store::entities::staff;
 
@@ -64,7 +64,7 @@ impl TestDb {
     pub(crate) async fn staff(&self, tenant: TenantId, role: Role, name: &str) -> StaffActor {
         let now = Utc::now();
         let id = staff::Entity::insert(staff::ActiveModel {
-            tenant_id: Set(tenant.0),
+            tenant_id: Set(tenant),
             openid: Set(format!("openid-{name}-{}", uuid::Uuid::now_v7().simple())),
             unionid: Set(None),
             display_name: Set(name.to_owned()),
@@ -80,7 +80,7 @@ impl TestDb {
         .last_insert_id;
         StaffActor {
             tenant,
-            id: StaffId(id),
+            id,
             role,
         }
     }

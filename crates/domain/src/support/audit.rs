@@ -61,7 +61,7 @@ pub struct AuditEntry<'a> {
 pub async fn record<C: ConnectionTrait>(conn: &C, entry: AuditEntry<'_>) -> DomainResult<()> {
     // `Entity::insert` rather than `ActiveModel::insert`: no read-back of the row on MySQL.
     audit_log::Entity::insert(audit_log::ActiveModel {
-        tenant_id: Set(entry.tenant_id.map(|t| t.0)),
+        tenant_id: Set(entry.tenant_id),
         actor_kind: Set(entry.actor.kind().to_owned()),
         actor_id: Set(entry.actor.id()),
         action: Set(entry.action.to_owned()),

@@ -35,9 +35,9 @@ pub(crate) async fn record<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
     domain_event::Entity::insert(domain_event::ActiveModel {
-        tenant_id: Set(tenant.0),
+        tenant_id: Set(tenant),
         kind: Set(kind.as_str().to_owned()),
-        customer_id: Set(customer.map(|c| c.0)),
+        customer_id: Set(customer),
         payload: Set(payload.to_string()),
         created_at: Set(at),
         processed_at: Set(None),

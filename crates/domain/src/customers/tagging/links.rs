@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use crate::kernel::error::DomainResult;
-use crate::kernel::ids::{StaffId, TenantId};
+use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
 use crate::kernel::tagging::{TagAction, TagSource};
 use crate::store::entities::{customer_tag, tag_history};
 
@@ -82,12 +82,12 @@ pub(crate) async fn add(
     let pairs = links.pairs();
     customer_tag::Entity::insert_many(pairs.iter().map(|&(customer, tag)| {
         customer_tag::ActiveModel {
-            customer_id: Set(customer),
-            tag_id: Set(tag),
-            tenant_id: Set(tenant.0),
+            customer_id: Set(CustomerId(customer)),
+            tag_id: Set(TagId(tag)),
+            tenant_id: Set(tenant),
             source: Set(by.source),
             reason: Set(by.reason.map(str::to_owned)),
-            assigned_by: Set(by.actor.map(|a| a.0)),
+            assigned_by: Set(by.actor),
             created_at: Set(at),
         }
     }))
@@ -179,12 +179,12 @@ async fn record(
 ) -> DomainResult<()> {
     tag_history::Entity::insert_many(pairs.iter().map(|&(customer, tag)| {
         tag_history::ActiveModel {
-            tenant_id: Set(tenant.0),
-            customer_id: Set(customer),
-            tag_id: Set(tag),
+            tenant_id: Set(tenant),
+            customer_id: Set(CustomerId(customer)),
+            tag_id: Set(TagId(tag)),
             action: Set(action),
             source: Set(by.source),
-            actor_id: Set(by.actor.map(|a| a.0)),
+            actor_id: Set(by.actor),
             note: Set(by.note.map(str::to_owned)),
             created_at: Set(at),
             ..Default::default()

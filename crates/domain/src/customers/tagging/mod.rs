@@ -141,7 +141,7 @@ impl<'a> Customers<'a> {
             .await?;
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let names: HashMap<i64, String> = tag::Entity::find()
+        let names: HashMap<TagId, String> = tag::Entity::find()
             .filter(tag::Column::TenantId.eq(self.tenant().0))
             .filter(tag::Column::Id.is_in(rows.iter().map(|r| r.tag_id)))
             .all(self.db)
@@ -158,11 +158,11 @@ impl<'a> Customers<'a> {
             .into_iter()
             .map(|r| TagHistoryEntry {
                 id: r.id,
-                tag_id: TagId(r.tag_id),
+                tag_id: r.tag_id,
                 tag_name: names.get(&r.tag_id).cloned().unwrap_or_default(),
                 action: r.action.as_str(),
                 source: r.source,
-                actor_id: r.actor_id.map(StaffId),
+                actor_id: r.actor_id,
                 note: r.note,
                 created_at: r.created_at,
             })

@@ -91,7 +91,7 @@ async fn links_and_replay(db: &TestDb) -> (BTreeSet<(i64, i64)>, BTreeSet<(i64, 
         .await
         .expect("read links")
         .into_iter()
-        .map(|l| (l.customer_id, l.tag_id))
+        .map(|l| (l.customer_id.0, l.tag_id.0))
         .collect();
     let mut replay = BTreeSet::new();
     for row in tag_history::Entity::find()
@@ -100,7 +100,7 @@ async fn links_and_replay(db: &TestDb) -> (BTreeSet<(i64, i64)>, BTreeSet<(i64, 
         .await
         .expect("read history")
     {
-        let pair = (row.customer_id, row.tag_id);
+        let pair = (row.customer_id.0, row.tag_id.0);
         match row.action {
             TagAction::Add => assert!(replay.insert(pair), "added twice: {pair:?}"),
             TagAction::Remove => assert!(replay.remove(&pair), "removed while absent: {pair:?}"),

@@ -1,16 +1,18 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{CaptureId, ChannelId, CustomerId, TenantId, VisitorId};
+
 use crate::kernel::values::{Conflicts, MatchedBy, Outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "captures")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
-    pub channel_id: i64,
-    pub customer_id: i64,
-    pub visitor_id: i64,
+    pub id: CaptureId,
+    pub tenant_id: TenantId,
+    pub channel_id: ChannelId,
+    pub customer_id: CustomerId,
+    pub visitor_id: VisitorId,
     pub outcome: Outcome,
     pub matched_by: Option<MatchedBy>,
     #[sea_orm(column_type = "Text")]

@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{ChannelId, StaffId, TenantId};
+
 use crate::kernel::values::{FormFields, OwnerPolicy, TagIds};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "channels")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
+    pub id: ChannelId,
+    pub tenant_id: TenantId,
     pub name: String,
     pub scene: String,
     #[sea_orm(column_type = "Text")]
@@ -22,7 +24,7 @@ pub struct Model {
     pub ends_at: Option<DateTimeUtc>,
     pub active: bool,
     pub scans: i64,
-    pub created_by: Option<i64>,
+    pub created_by: Option<StaffId>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

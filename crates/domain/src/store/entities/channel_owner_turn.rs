@@ -1,10 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::ChannelId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "channel_owner_turns")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub channel_id: i64,
+    pub channel_id: ChannelId,
     pub tenant_id: i64,
     pub taken: i64,
 }

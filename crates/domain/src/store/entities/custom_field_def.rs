@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{CustomFieldId, TenantId};
+
 use crate::kernel::values::{FieldOptions, FieldType};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "custom_field_defs")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
+    pub id: CustomFieldId,
+    pub tenant_id: TenantId,
     pub field_key: String,
     pub label: String,
     pub field_type: FieldType,

@@ -1,19 +1,21 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{ChannelId, CustomerId, StaffId, TenantId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "customers")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
+    pub id: CustomerId,
+    pub tenant_id: TenantId,
     pub name: String,
     pub phone: Option<String>,
     pub phone_index: Option<String>,
     pub company: Option<String>,
     pub industry: Option<String>,
     pub region: Option<String>,
-    pub owner_id: Option<i64>,
-    pub source_channel_id: Option<i64>,
+    pub owner_id: Option<StaffId>,
+    pub source_channel_id: Option<ChannelId>,
     pub project_stage: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,18 +1,20 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
+
 use crate::kernel::tagging::TagSource;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "customer_tags")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub tag_id: i64,
-    pub tenant_id: i64,
+    pub tag_id: TagId,
+    pub tenant_id: TenantId,
     pub source: TagSource,
     pub reason: Option<String>,
-    pub assigned_by: Option<i64>,
+    pub assigned_by: Option<StaffId>,
     pub created_at: DateTimeUtc,
 }
 

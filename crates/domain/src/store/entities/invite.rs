@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{StaffId, TenantId};
+
 use crate::kernel::values::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,14 +9,14 @@ use crate::kernel::values::Role;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub code_hash: String,
     pub role: Role,
     pub display_name: Option<String>,
-    pub created_by: Option<i64>,
+    pub created_by: Option<StaffId>,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
-    pub used_by: Option<i64>,
+    pub used_by: Option<StaffId>,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{StaffId, TenantId};
+
 use crate::kernel::values::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "staff")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
+    pub id: StaffId,
+    pub tenant_id: TenantId,
     pub openid: String,
     pub unionid: Option<String>,
     pub display_name: String,

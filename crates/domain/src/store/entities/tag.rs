@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{TagGroupId, TagId, TenantId};
+
 use crate::kernel::values::TagStatus;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tags")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
-    pub group_id: i64,
+    pub id: TagId,
+    pub tenant_id: TenantId,
+    pub group_id: TagGroupId,
     pub name: String,
     pub name_key: String,
     pub color: String,

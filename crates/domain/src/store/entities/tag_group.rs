@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{TagGroupId, TenantId};
+
 use crate::kernel::values::Dimension;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tag_groups")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
+    pub id: TagGroupId,
+    pub tenant_id: TenantId,
     pub name: String,
     pub name_key: String,
     pub dimension: Dimension,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
+
 use crate::kernel::tagging::{TagAction, TagSource};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,12 +9,12 @@ use crate::kernel::tagging::{TagAction, TagSource};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub tenant_id: i64,
-    pub customer_id: i64,
-    pub tag_id: i64,
+    pub tenant_id: TenantId,
+    pub customer_id: CustomerId,
+    pub tag_id: TagId,
     pub action: TagAction,
     pub source: TagSource,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<StaffId>,
     pub note: Option<String>,
     pub created_at: DateTimeUtc,
 }

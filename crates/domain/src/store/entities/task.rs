@@ -1,18 +1,20 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
+
 use crate::kernel::values::{TaskKind, TaskStatus};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tasks")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub tenant_id: i64,
-    pub assignee_id: i64,
+    pub id: TaskId,
+    pub tenant_id: TenantId,
+    pub assignee_id: StaffId,
     pub kind: TaskKind,
     pub title: String,
-    pub customer_id: Option<i64>,
-    pub channel_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
+    pub channel_id: Option<ChannelId>,
     pub status: TaskStatus,
     pub created_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,

@@ -1,10 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+use crate::kernel::ids::TenantId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: TenantId,
     pub name: String,
     pub timezone: String,
     pub active: bool,
