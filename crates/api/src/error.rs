@@ -294,7 +294,7 @@ impl From<DomainError> for ApiError {
                 tracing::warn!(error = %db, "database unavailable");
                 ApiError::database_unavailable()
             }
-            DomainError::Database(db) => ApiError::internal(&db),
+            err @ DomainError::Database { .. } => ApiError::internal(&err),
         }
     }
 }

@@ -205,6 +205,7 @@ impl<'a> Tasks<'a> {
     }
 
     /// Marks the task done; a task already done is returned as it is.
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, task = %id))]
     pub async fn complete(&self, id: TaskId) -> DomainResult<Task> {
         let now = Utc::now();
         let changed = task::Entity::update_many()

@@ -19,7 +19,7 @@ use crate::access::SystemTask;
 use crate::channels::{self, FormField, FormTarget, OpenChannel, OwnerPolicy};
 use crate::customers::{self, CustomerTag, Customers, PhoneNumber, TagSource, contact};
 use crate::identity::visitors::Visitor;
-use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
 use crate::kernel::ids::{CaptureId, ChannelId, CustomerId, StaffId, TaskId, TenantId};
 use crate::kernel::names::checked_name;
 use crate::library::custom_fields::{self, CustomFieldDef};
@@ -131,6 +131,7 @@ pub struct CaptureRecord {
 
 /// Records the visitor's submission; see the module documentation. With `key`, the answer
 /// is stored for replays in the same transaction.
+#[tracing::instrument(skip_all, fields(visitor = %visitor.id, scene = %submission.scene))]
 pub async fn submit(
     db: &DatabaseConnection,
     visitor: &Visitor,
@@ -226,7 +227,10 @@ async fn record(
             contact::set_phone(&mut row, checked.phone.as_ref());
             contact::set_openid(&mut row, &visitor.openid);
             contact::set_unionid(&mut row, visitor.unionid.as_deref());
-            let inserted = customer::Entity::insert(row).exec(&txn).await?;
+            let inserted = customer::Entity::insert(row)
+                .exec(&txn)
+                .await
+                .step("inserting the captured customer")?;
             let id = inserted.last_insert_id;
             let values: Vec<(i64, Vec<String>)> = checked
                 .custom
@@ -246,7 +250,8 @@ async fn record(
                 .filter(customer::Column::DeletedAt.is_null())
                 .lock_exclusive()
                 .one(&txn)
-                .await?;
+                .await
+                .step("locking the customer found")?;
             let Some(locked) = locked.filter(|l| l.owner_id == found.owner_id) else {
                 // Deleted or given another owner since it was read.
                 return Ok(None);
@@ -316,7 +321,8 @@ async fn record(
         ..Default::default()
     })
     .exec(&txn)
-    .await?
+    .await
+    .step("recording the capture")?
     .last_insert_id;
     let details = serde_json::json!({
         "capture_id": capture_id,
@@ -425,6 +431,6 @@ async fn record(
         idempotency::complete(&txn, key, &stored).await?;
     }
     data_version::bump(&txn, tenant).await?;
-    txn.commit().await?;
+    txn.commit().await.step("committing the capture")?;
     Ok(Some(Captured { result, notice }))
 }

@@ -254,6 +254,7 @@ impl<'a> Channels<'a> {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn create(&self, new: NewChannel) -> DomainResult<Channel> {
         policy::permit(&self.actor, Action::ManageChannels)?;
         let actor = self.actor.id;
@@ -348,6 +349,7 @@ impl<'a> Channels<'a> {
         self.get(model.id).await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn update(&self, id: ChannelId, patch: ChannelPatch) -> DomainResult<Channel> {
         policy::permit(&self.actor, Action::ManageChannels)?;
         let actor = self.actor.id;

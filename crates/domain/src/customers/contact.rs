@@ -9,7 +9,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 
-use crate::kernel::error::DomainResult;
+use crate::kernel::error::{DomainResult, Step};
 use crate::kernel::ids::TenantId;
 use crate::kernel::phone::PhoneNumber;
 use crate::store::entities::customer;
@@ -57,7 +57,8 @@ pub(crate) async fn holder_of_phone<C: ConnectionTrait>(
         .filter(customer::Column::PhoneIndex.eq(phone.as_str()))
         .into_tuple::<i64>()
         .one(conn)
-        .await?)
+        .await
+        .step("looking up the holder of a phone number")?)
 }
 
 /// The live customers of `tenant` holding any of these identities (one `OR` over three unique
@@ -80,7 +81,8 @@ pub(crate) async fn holders<C: ConnectionTrait>(
         .filter(customer::Column::DeletedAt.is_null())
         .filter(any)
         .all(conn)
-        .await?)
+        .await
+        .step("looking up customers by WeChat identity and phone")?)
 }
 
 /// Whether `row` holds `phone` as its lookup key.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::access::policy::{self, Action};
 use crate::access::{Actor as AccessActor, Scope, StaffActor, SystemTask};
-use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
 use crate::kernel::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
 use crate::kernel::names::checked_name;
 use crate::library::custom_fields::{self, CustomFieldDef};
@@ -237,6 +237,7 @@ impl<'a> Customers<'a> {
         self.viewer.tenant
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant))]
     pub async fn create(&self, new: NewCustomer) -> DomainResult<Customer> {
         let id = retry::retrying("customers.create", || self.create_once(new.clone())).await?;
         self.get(id).await
@@ -328,6 +329,7 @@ impl<'a> Customers<'a> {
         Ok(id)
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, customer = %id))]
     pub async fn get(&self, id: CustomerId) -> DomainResult<Customer> {
         load(self.db, self.tenant(), &[id.0])
             .await?
@@ -336,6 +338,7 @@ impl<'a> Customers<'a> {
             .ok_or(DomainError::NotFound("customer"))
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, customer = %id))]
     pub async fn update(&self, id: CustomerId, patch: CustomerPatch) -> DomainResult<Customer> {
         retry::retrying("customers.update", || self.update_once(id, patch.clone())).await?;
         self.get(id).await
@@ -429,6 +432,7 @@ impl<'a> Customers<'a> {
 
     /// Soft-deletes the customer: it leaves every list, its phone number is free again, and its
     /// tags are removed (with history rows saying so).
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, customer = %id))]
     pub async fn delete(&self, id: CustomerId) -> DomainResult<()> {
         retry::retrying("customers.delete", || self.delete_once(id)).await
     }
@@ -469,7 +473,8 @@ impl<'a> Customers<'a> {
             .filter(customer::Column::DeletedAt.is_null())
             .lock_exclusive()
             .one(txn)
-            .await?
+            .await
+            .step("locking the customer")?
             .ok_or(DomainError::NotFound("customer"))
     }
 

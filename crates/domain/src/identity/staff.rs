@@ -332,6 +332,7 @@ impl<'a> TenantStaff<'a> {
 
     /// Applies `change` to staff member `id`. Deactivating someone ends all their sessions at
     /// once. Admins cannot deactivate or demote themselves, so a tenant keeps an admin.
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %id))]
     pub async fn update(
         &self,
         by: &StaffActor,

@@ -121,8 +121,13 @@ pub enum DomainError {
     /// when retried shortly (with the same Idempotency-Key, where it has one).
     #[error("the database is unavailable")]
     Unavailable(#[source] DbErr),
-    #[error("database error")]
-    Database(#[source] DbErr),
+    /// The database refused a statement; `step` says which step of the operation it was.
+    #[error("database error while {step}")]
+    Database {
+        step: &'static str,
+        #[source]
+        source: DbErr,
+    },
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
@@ -231,7 +236,10 @@ impl From<DbErr> for DomainError {
             return DomainError::Unavailable(err);
         }
         let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() else {
-            return DomainError::Database(err);
+            return DomainError::Database {
+                step: "running a statement",
+                source: err,
+            };
         };
         // MySQL names the index, SQLite the columns.
         let rule = UNIQUE_RULES
@@ -249,5 +257,21 @@ impl From<DbErr> for DomainError {
                 existing_id: None,
             },
         }
+    }
+}
+
+/// Names the step of an operation a database call is, so that a failure's log says which one
+/// failed (`.step("locking the customer")?`). Errors the domain reads (an unreachable
+/// database, a broken unique rule) convert exactly as without it.
+pub trait Step<T> {
+    fn step(self, step: &'static str) -> DomainResult<T>;
+}
+
+impl<T> Step<T> for Result<T, DbErr> {
+    fn step(self, step: &'static str) -> DomainResult<T> {
+        self.map_err(|err| match DomainError::from(err) {
+            DomainError::Database { source, .. } => DomainError::Database { step, source },
+            other => other,
+        })
     }
 }

@@ -93,6 +93,7 @@ pub fn valid_key(key: &str) -> bool {
 }
 
 /// Defines a custom field for the staff member's tenant ([`Action::DefineCustomFields`]).
+#[tracing::instrument(skip_all, fields(tenant = %staff.tenant, staff = %staff.id))]
 pub async fn create(
     db: &DatabaseConnection,
     staff: &StaffActor,

@@ -227,6 +227,7 @@ impl<'a> TagLibrary<'a> {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn create_group(&self, new: NewTagGroup) -> DomainResult<TagGroup> {
         policy::permit(&self.actor, Action::CurateTagLibrary)?;
         let (name, key) = checked_name("name", &new.name)?;
@@ -262,6 +263,7 @@ impl<'a> TagLibrary<'a> {
         model.try_into()
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn update_group(
         &self,
         id: TagGroupId,
@@ -335,6 +337,7 @@ impl<'a> TagLibrary<'a> {
             .collect()
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn create_tag(&self, new: NewTag) -> DomainResult<Tag> {
         policy::permit(&self.actor, Action::CurateTagLibrary)?;
         let (name, key) = checked_name("name", &new.name)?;
@@ -394,6 +397,7 @@ impl<'a> TagLibrary<'a> {
         self.tag(id).await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn update_tag(&self, id: TagId, change: TagChange) -> DomainResult<Tag> {
         policy::permit(&self.actor, Action::CurateTagLibrary)?;
         let txn = self.db.begin().await?;

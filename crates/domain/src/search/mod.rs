@@ -347,6 +347,7 @@ pub fn decode_cursor(cursor: &str) -> DomainResult<i64> {
 }
 
 /// One page of matching customers (newest first) and the exact total.
+#[tracing::instrument(skip_all, fields(tenant = %viewer.tenant))]
 pub async fn page<C: ConnectionTrait>(
     conn: &C,
     viewer: &Viewer,

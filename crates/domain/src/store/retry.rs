@@ -52,7 +52,7 @@ pub(crate) fn transient(err: &DbErr) -> bool {
 
 /// [`transient`] for an error already converted to the domain's.
 pub(crate) fn transient_domain(err: &DomainError) -> bool {
-    matches!(err, DomainError::Database(db) if transient(db))
+    matches!(err, DomainError::Database { source, .. } if transient(source))
 }
 
 /// Runs `attempt` (one whole transaction) until it succeeds, fails for a reason other than

@@ -78,11 +78,7 @@ impl TestDb {
         .await
         .expect("insert staff")
         .last_insert_id;
-        StaffActor {
-            tenant,
-            id,
-            role,
-        }
+        StaffActor { tenant, id, role }
     }
 
     /// Closes the connection and drops a MySQL test database.

@@ -6,6 +6,7 @@ use super::*;
 impl<'a> Customers<'a> {
     /// Adds and removes tags on many customers in one transaction: either every change is
     /// made or none is.
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, add = batch.add.len(), remove = batch.remove.len()))]
     pub async fn batch_tags(&self, batch: BatchTagging) -> DomainResult<BatchOutcome> {
         retry::retrying("customers.batch_tags", || {
             self.batch_tags_once(batch.clone())

@@ -14,7 +14,7 @@ use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 
-use crate::kernel::error::DomainResult;
+use crate::kernel::error::{DomainResult, Step};
 use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
 use crate::kernel::tagging::{TagAction, TagSource};
 use crate::store::entities::{customer_tag, tag_history};
@@ -92,7 +92,8 @@ pub(crate) async fn add(
         }
     }))
     .exec_without_returning(txn)
-    .await?;
+    .await
+    .step("linking tags to customers")?;
     record(txn, tenant, &pairs, TagAction::Add, by, at).await
 }
 
@@ -116,7 +117,8 @@ pub(crate) async fn remove(
         .filter(links.existing())
         .into_tuple()
         .all(txn)
-        .await?;
+        .await
+        .step("reading the links to remove")?;
     if present.is_empty() {
         return Ok(present);
     }
@@ -135,7 +137,8 @@ pub(crate) async fn remove(
     customer_tag::Entity::delete_many()
         .filter(subset.existing())
         .exec(txn)
-        .await?;
+        .await
+        .step("unlinking tags from customers")?;
     record(txn, tenant, &present, TagAction::Remove, by, at).await?;
     Ok(present)
 }
@@ -154,7 +157,8 @@ pub(crate) async fn remove_all(
         .filter(customer_tag::Column::CustomerId.eq(customer))
         .into_tuple()
         .all(txn)
-        .await?;
+        .await
+        .step("reading the customer's tags")?;
     let removed = remove(
         txn,
         tenant,
@@ -191,6 +195,7 @@ async fn record(
         }
     }))
     .exec_without_returning(txn)
-    .await?;
+    .await
+    .step("writing the tag history")?;
     Ok(())
 }

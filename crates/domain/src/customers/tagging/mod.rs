@@ -20,6 +20,7 @@ use links::{Attribution, Links};
 impl<'a> Customers<'a> {
     /// Puts `tag` on the customer (replacing the other tag of an exclusive group) and returns
     /// the customer's tags. Adding a tag that is already there changes nothing.
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, customer = %id, tag = %tag))]
     pub async fn add_tag(
         &self,
         id: CustomerId,
@@ -79,6 +80,7 @@ impl<'a> Customers<'a> {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, customer = %id, tag = %tag))]
     pub async fn remove_tag(
         &self,
         id: CustomerId,
@@ -121,6 +123,7 @@ impl<'a> Customers<'a> {
     }
 
     /// The customer's tag changes, newest first; `before` is the id of the last entry seen.
+    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, customer = %id))]
     pub async fn tag_history(
         &self,
         id: CustomerId,

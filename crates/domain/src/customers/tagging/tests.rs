@@ -251,6 +251,6 @@ async fn a_stored_source_the_code_does_not_know_is_an_error_not_a_manual_tag() {
 
     let err = customers.get(id).await.unwrap_err();
 
-    assert!(matches!(err, DomainError::Database(_)), "{err:?}");
+    assert!(matches!(err, DomainError::Database { .. }), "{err:?}");
     db.finish().await;
 }
