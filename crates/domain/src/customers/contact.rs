@@ -50,7 +50,7 @@ pub(crate) async fn holder_of_phone<C: ConnectionTrait>(
     tenant: TenantId,
     phone: &PhoneNumber,
 ) -> DomainResult<Option<i64>> {
-    Ok(customer::Entity::find()
+    customer::Entity::find()
         .select_only()
         .column(customer::Column::Id)
         .filter(customer::Column::TenantId.eq(tenant.0))
@@ -58,7 +58,7 @@ pub(crate) async fn holder_of_phone<C: ConnectionTrait>(
         .into_tuple::<i64>()
         .one(conn)
         .await
-        .step("looking up the holder of a phone number")?)
+        .step("looking up the holder of a phone number")
 }
 
 /// The live customers of `tenant` holding any of these identities (one `OR` over three unique
@@ -76,13 +76,13 @@ pub(crate) async fn holders<C: ConnectionTrait>(
     if let Some(phone) = phone {
         any = any.add(customer::Column::PhoneIndex.eq(phone.as_str()));
     }
-    Ok(customer::Entity::find()
+    customer::Entity::find()
         .filter(customer::Column::TenantId.eq(tenant.0))
         .filter(customer::Column::DeletedAt.is_null())
         .filter(any)
         .all(conn)
         .await
-        .step("looking up customers by WeChat identity and phone")?)
+        .step("looking up customers by WeChat identity and phone")
 }
 
 /// Whether `row` holds `phone` as its lookup key.
