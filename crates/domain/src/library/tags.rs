@@ -552,14 +552,12 @@ impl<'a> TagLibrary<'a> {
             .one(conn)
             .await?;
         match existing {
-            Some(g) if Some(g.id) != except => Err(DomainError::Taken {
-                code: ErrorCode::TagGroupNameTaken,
-                detail: format!(
-                    "the tag group \"{}\" (id {}) already has this name",
-                    g.name, g.id
-                ),
-                existing_id: Some(g.id.0),
-            }),
+            Some(g) if Some(g.id) != except => Err(name_taken(
+                ErrorCode::TagGroupNameTaken,
+                "tag group",
+                &g.name,
+                g.id.0,
+            )),
             _ => Ok(()),
         }
     }
@@ -576,11 +574,9 @@ impl<'a> TagLibrary<'a> {
             .one(conn)
             .await?;
         match existing {
-            Some(t) if Some(t.id) != except => Err(DomainError::Taken {
-                code: ErrorCode::TagNameTaken,
-                detail: format!("the tag \"{}\" (id {}) already has this name", t.name, t.id),
-                existing_id: Some(t.id.0),
-            }),
+            Some(t) if Some(t.id) != except => {
+                Err(name_taken(ErrorCode::TagNameTaken, "tag", &t.name, t.id.0))
+            }
             _ => Ok(()),
         }
     }
@@ -652,4 +648,13 @@ async fn customer_counts<C: ConnectionTrait>(
         counts.insert(tag, count);
     }
     Ok(counts)
+}
+
+/// The 409 for a name already held, naming the record that holds it.
+fn name_taken(code: ErrorCode, what: &str, name: &str, id: i64) -> DomainError {
+    DomainError::Taken {
+        code,
+        detail: format!("the {what} \"{name}\" (id {id}) already has this name"),
+        existing_id: Some(id),
+    }
 }
