@@ -37,6 +37,7 @@ mod check;
 mod dedupe;
 mod owner;
 mod records;
+mod steps;
 
 use crate::kernel::values::Conflicts;
 pub use crate::kernel::values::{Conflict, MatchedBy, Outcome};
@@ -44,6 +45,7 @@ use check::{Checked, check};
 use dedupe::{Merge, Target, find_existing, merge};
 use owner::{pick_owner, staff_row};
 pub use records::customer_captures;
+use steps::Attempt;
 
 /// Attempts at the capture transaction when a concurrent capture wins a unique index or a
 /// deadlock is detected.
@@ -199,7 +201,6 @@ async fn record(
     follow_up_window: chrono::Duration,
 ) -> DomainResult<Option<Captured>> {
     let tenant = open.tenant;
-    let channel_id = open.model.id;
     let now = Utc::now();
     let existing = find_existing(db, tenant, visitor, checked.phone.as_ref()).await?;
     let owner = match existing.as_ref().and_then(|(found, ..)| found.owner_id) {
@@ -208,216 +209,30 @@ async fn record(
     };
 
     let txn = db.begin().await?;
-    let (customer, outcome, matched_by, conflicts) = match existing {
-        None => {
-            let mut row = customer::ActiveModel {
-                tenant_id: Set(tenant),
-                name: Set(checked.name.clone()),
-                company: Set(checked.company.clone()),
-                industry: Set(checked.industry.clone()),
-                region: Set(checked.region.clone()),
-                owner_id: Set(owner.as_ref().map(|o| StaffId(o.id))),
-                source_channel_id: Set(Some(channel_id)),
-                project_stage: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                last_active_at: Set(Some(now)),
-                ..Default::default()
-            };
-            contact::set_phone(&mut row, checked.phone.as_ref());
-            contact::set_openid(&mut row, &visitor.openid);
-            contact::set_unionid(&mut row, visitor.unionid.as_deref());
-            let inserted = customer::Entity::insert(row)
-                .exec(&txn)
-                .await
-                .step("inserting the captured customer")?;
-            let id = inserted.last_insert_id;
-            let values: Vec<(i64, Vec<String>)> = checked
-                .custom
-                .iter()
-                .map(|(def, values, _)| (def.id.0, values.clone()))
-                .collect();
-            customers::write_field_values(&txn, tenant, id, &values).await?;
-            let target = Target {
-                id: id.0,
-                name: checked.name.clone(),
-            };
-            (target, Outcome::Created, None, Vec::new())
-        }
-        Some((found, matched_by, identity)) => {
-            // Lock it: concurrent captures of one person then merge one after the other.
-            let locked = customer::Entity::find_by_id(found.id)
-                .filter(customer::Column::DeletedAt.is_null())
-                .lock_exclusive()
-                .one(&txn)
-                .await
-                .step("locking the customer found")?;
-            let Some(locked) = locked.filter(|l| l.owner_id == found.owner_id) else {
-                // Deleted or given another owner since it was read.
-                return Ok(None);
-            };
-            let target = Target {
-                id: locked.id.0,
-                name: locked.name.clone(),
-            };
-            let new_owner = owner.as_ref().filter(|_| locked.owner_id.is_none());
-            let conflicts = merge(
-                &txn,
-                tenant,
-                locked,
-                Merge {
-                    visitor,
-                    identity,
-                    checked,
-                    owner: new_owner.map(|o| StaffId(o.id)),
-                    now,
-                },
-            )
-            .await?;
-            (target, Outcome::Merged, Some(matched_by), conflicts)
-        }
-    };
-    let id = CustomerId(customer.id);
-
-    let system = Customers::system(
-        db,
-        tenant,
-        SystemTask::Capture {
-            channel: channel_id,
-        },
-    );
-    let mut ignored = Vec::new();
-    let tags = system
-        .assignable_tags(&txn, &open.default_tag_ids, "default_tag_ids", &mut ignored)
-        .await?;
-    let reason = format!("captured through channel {}", open.model.name);
-    system
-        .attach_all(
-            &txn,
-            id,
-            &tags,
-            TagSource::Channel,
-            Some(&reason),
-            None,
-            outcome == Outcome::Created,
-        )
-        .await?;
-
-    let outcome_name = match outcome {
-        Outcome::Created => "created",
-        Outcome::Merged => "merged",
-    };
-    let capture_id = capture::Entity::insert(capture::ActiveModel {
-        tenant_id: Set(tenant),
-        channel_id: Set(channel_id),
-        customer_id: Set(id),
-        visitor_id: Set(visitor.id),
-        outcome: Set(outcome),
-        matched_by: Set(matched_by),
-        conflicts: Set(Conflicts(conflicts)),
-        consent_policy_version: Set(checked.policy_version.clone()),
-        consented_at: Set(now),
-        created_at: Set(now),
-        ..Default::default()
-    })
-    .exec(&txn)
-    .await
-    .step("recording the capture")?
-    .last_insert_id;
-    let details = serde_json::json!({
-        "capture_id": capture_id,
-        "channel_id": channel_id.0,
-        "outcome": outcome_name,
-        "matched_by": matched_by.map(MatchedBy::as_str),
-        "owner_id": owner.as_ref().map(|o| o.id),
-    });
-    outbox::record(
-        &txn,
-        tenant,
-        EventKind::CustomerCaptured,
-        Some(id),
-        &details,
+    let step = Attempt {
+        txn: &txn,
+        open,
+        visitor,
+        checked,
+        owner: owner.as_ref(),
         now,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        AuditEntry {
-            tenant_id: Some(tenant),
-            actor: Actor::Visitor(visitor.id),
-            action: "customer.captured",
-            target_type: "customer",
-            target_id: Some(id.to_string()),
-            details: Some(details),
-        },
-    )
-    .await?;
+    };
+    let Some(written) = step.write_customer(existing).await? else {
+        return Ok(None);
+    };
+    let id = CustomerId(written.target.id);
+    step.attach_channel_tags(db, id, written.outcome).await?;
+    let capture_id = step.record_visit(id, &written).await?;
     let tags = customers::load_tags(&txn, &[id.0])
         .await?
         .remove(&id.0)
         .unwrap_or_default();
-
-    let notice = match &owner {
-        Some(owner) if owner.active => {
-            let counted = match outcome {
-                Outcome::Created => None,
-                // A zero window counts nothing: every return is a task of its own.
-                Outcome::Merged if follow_up_window.is_zero() => None,
-                Outcome::Merged => {
-                    tasks::count_visit(
-                        &txn,
-                        tenant,
-                        StaffId(owner.id),
-                        id,
-                        now.checked_sub_signed(follow_up_window).unwrap_or(now),
-                        now,
-                    )
-                    .await?
-                }
-            };
-            match counted {
-                // The owner already has a task (and had a message) about this customer.
-                Some(_) => None,
-                None => {
-                    let (kind, title) = match outcome {
-                        Outcome::Created => (
-                            TaskKind::NewCustomer,
-                            format!("New customer from {}", open.model.name),
-                        ),
-                        Outcome::Merged => (
-                            TaskKind::RepeatVisit,
-                            format!("Returning customer from {}", open.model.name),
-                        ),
-                    };
-                    let task_id = tasks::create(
-                        &txn,
-                        NewTask {
-                            tenant,
-                            assignee: StaffId(owner.id),
-                            kind,
-                            title: &title,
-                            customer: Some(id),
-                            channel: Some(channel_id),
-                        },
-                    )
-                    .await?;
-                    Some(TaskNotice {
-                        task_id,
-                        owner_openid: owner.openid.clone(),
-                        channel_name: open.model.name.clone(),
-                        customer_name: customer.name.clone(),
-                        at: now,
-                    })
-                }
-            }
-        }
-        _ => None,
-    };
+    let notice = step.follow_up(id, &written, follow_up_window).await?;
     let result = CaptureResult {
         capture_id,
         customer_id: id,
-        outcome,
-        matched_by,
+        outcome: written.outcome,
+        matched_by: written.matched_by,
         owner: owner.map(|o| OwnerInfo {
             id: StaffId(o.id),
             display_name: o.display_name,
