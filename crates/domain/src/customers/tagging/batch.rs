@@ -44,67 +44,7 @@ impl<'a> Customers<'a> {
             };
             return Err(DomainError::Rejected { code, issues });
         }
-        let customers: Vec<i64> = match &batch.target {
-            BatchTarget::Ids(ids) if ids.len() > BATCH_MAX_IDS => {
-                return Err(DomainError::field(
-                    "customer_ids",
-                    "length",
-                    format!("at most {BATCH_MAX_IDS} customers per batch"),
-                ));
-            }
-            BatchTarget::Ids(ids) => {
-                let visible = self.visible_ids(&txn, ids).await?;
-                for (i, id) in ids.iter().enumerate() {
-                    if !visible.contains(&id.0) {
-                        issues.push(FieldIssue::new(
-                            format!("customer_ids[{i}]"),
-                            "unknown_customer",
-                            "no such customer",
-                        ));
-                    }
-                }
-                if !issues.is_empty() {
-                    return Err(rejected(issues));
-                }
-                let mut unique: Vec<i64> = ids.iter().map(|c| c.0).collect();
-                unique.sort_unstable();
-                unique.dedup();
-                unique
-            }
-            BatchTarget::Filter(filter) => {
-                let resolved = search::resolve(&txn, self.tenant(), filter).await.map_err(
-                    |err| match err {
-                        DomainError::Rejected { code, issues } => DomainError::Rejected {
-                            code,
-                            issues: issues
-                                .into_iter()
-                                .map(|i| FieldIssue {
-                                    field: format!("filter.{}", i.field),
-                                    ..i
-                                })
-                                .collect(),
-                        },
-                        other => other,
-                    },
-                )?;
-                let total = search::count(&txn, &self.viewer, &resolved).await?;
-                if total > BATCH_MAX_MATCHES {
-                    return Err(DomainError::Rejected {
-                        code: ErrorCode::TooManyCustomers,
-                        issues: vec![FieldIssue::new(
-                            "filter",
-                            "too_many_customers",
-                            format!(
-                                "the filter matches {total} customers; a batch may change at most {BATCH_MAX_MATCHES}"
-                            ),
-                        )],
-                    });
-                }
-                let mut ids = search::all_ids(&txn, &self.viewer, &resolved).await?;
-                ids.sort_unstable();
-                ids
-            }
-        };
+        let customers = self.batch_customers(&txn, &batch.target).await?;
         // Lock the customers first, in primary-key order so concurrent batches queue instead
         // of deadlocking; a second batch on the same customers then sees the first one's links.
         for chunk in customers.chunks(CHUNK) {
@@ -143,6 +83,78 @@ impl<'a> Customers<'a> {
         }
         txn.commit().await?;
         Ok(outcome)
+    }
+
+    /// The customers a batch names (each must be visible) or its filter matches (at most
+    /// [`BATCH_MAX_MATCHES`]), in primary-key order.
+    async fn batch_customers(
+        &self,
+        txn: &DatabaseTransaction,
+        target: &BatchTarget,
+    ) -> DomainResult<Vec<i64>> {
+        let mut issues = Vec::new();
+        Ok(match target {
+            BatchTarget::Ids(ids) if ids.len() > BATCH_MAX_IDS => {
+                return Err(DomainError::field(
+                    "customer_ids",
+                    "length",
+                    format!("at most {BATCH_MAX_IDS} customers per batch"),
+                ));
+            }
+            BatchTarget::Ids(ids) => {
+                let visible = self.visible_ids(txn, ids).await?;
+                for (i, id) in ids.iter().enumerate() {
+                    if !visible.contains(&id.0) {
+                        issues.push(FieldIssue::new(
+                            format!("customer_ids[{i}]"),
+                            "unknown_customer",
+                            "no such customer",
+                        ));
+                    }
+                }
+                if !issues.is_empty() {
+                    return Err(rejected(issues));
+                }
+                let mut unique: Vec<i64> = ids.iter().map(|c| c.0).collect();
+                unique.sort_unstable();
+                unique.dedup();
+                unique
+            }
+            BatchTarget::Filter(filter) => {
+                let resolved =
+                    search::resolve(txn, self.tenant(), filter)
+                        .await
+                        .map_err(|err| match err {
+                            DomainError::Rejected { code, issues } => DomainError::Rejected {
+                                code,
+                                issues: issues
+                                    .into_iter()
+                                    .map(|i| FieldIssue {
+                                        field: format!("filter.{}", i.field),
+                                        ..i
+                                    })
+                                    .collect(),
+                            },
+                            other => other,
+                        })?;
+                let total = search::count(txn, &self.viewer, &resolved).await?;
+                if total > BATCH_MAX_MATCHES {
+                    return Err(DomainError::Rejected {
+                        code: ErrorCode::TooManyCustomers,
+                        issues: vec![FieldIssue::new(
+                            "filter",
+                            "too_many_customers",
+                            format!(
+                                "the filter matches {total} customers; a batch may change at most {BATCH_MAX_MATCHES}"
+                            ),
+                        )],
+                    });
+                }
+                let mut ids = search::all_ids(txn, &self.viewer, &resolved).await?;
+                ids.sort_unstable();
+                ids
+            }
+        })
     }
 
     pub(super) async fn visible_ids(
