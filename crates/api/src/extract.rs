@@ -6,6 +6,9 @@
 //! session has even been loaded. They keep their verdict instead, and the handler takes it with
 //! [`ValidJson::into_inner`] once it has checked who the caller is and what they may do: 401,
 //! then 403, then 415/400/422.
+//!
+//! Over 600 lines because the body extractor's repair loop (every serde error reported at
+//! once) and the caller extractors share the verdict-keeping design; the tests follow.
 
 use std::future::Future;
 use std::pin::Pin;

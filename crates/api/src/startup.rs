@@ -48,6 +48,8 @@ const MOCK_TASK_TEMPLATE: &str = "scantag-task-notice";
 impl Application {
     /// Connects to the database and cache, migrates, starts the WeChat mock if no AppID is
     /// configured, and binds the listener. The server runs once [`Application::run`] is awaited.
+    ///
+    /// Long because it is the one place the server is assembled, middleware in order.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let db = connect_database(&settings).await?;
         let cache = build_cache(&settings)?;

@@ -19,6 +19,7 @@ pub(super) fn in_form<'f>(form: &'f [FormField], key: &str) -> Option<&'f FormFi
     form.iter().find(|f| f.key == key)
 }
 
+/// Long because it checks the form field by field in the form's order, collecting every error.
 pub(super) fn check(
     open: &OpenChannel,
     defs: &[CustomFieldDef],

@@ -60,6 +60,8 @@ pub(super) struct FreeIdentity {
 }
 
 /// Fills the customer's empty fields from the submission; differing values become conflicts.
+///
+/// Long because it merges the submission field by field, each with its fill-or-conflict rule.
 pub(super) async fn merge(
     txn: &DatabaseTransaction,
     tenant: TenantId,

@@ -4,6 +4,9 @@
 //! The code carries the *qualified* scene `{tenant_id}.{scene}`: one mini-program serves every
 //! tenant, and WeChat hands the page nothing but the scene. WeChat allows 32 characters, so a
 //! channel's own scene may use what the tenant prefix leaves.
+//!
+//! Over 600 lines because `Channels` (create, update, read with statistics) is one service;
+//! its checks are in `config`, the visitor's side in `public`.
 
 use std::collections::HashMap;
 
@@ -254,6 +257,7 @@ impl<'a> Channels<'a> {
         }
     }
 
+    /// Long because it checks every part of the channel in the order a client sees the errors.
     #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn create(&self, new: NewChannel) -> DomainResult<Channel> {
         policy::permit(&self.actor, Action::ManageChannels)?;
@@ -349,6 +353,7 @@ impl<'a> Channels<'a> {
         self.get(model.id).await
     }
 
+    /// Long because it merges the patch into the channel field by field before checking it whole.
     #[tracing::instrument(skip_all, fields(tenant = %self.tenant, staff = %self.actor.id))]
     pub async fn update(&self, id: ChannelId, patch: ChannelPatch) -> DomainResult<Channel> {
         policy::permit(&self.actor, Action::ManageChannels)?;

@@ -129,6 +129,7 @@ pub async fn login(
     Ok(LoginPrincipal::Visitor(visitor))
 }
 
+/// Long because it is one transaction read top to bottom: claim the invite, bind the identity, audit.
 async fn accept_invite(
     db: &DatabaseConnection,
     identity: &WeChatIdentity,

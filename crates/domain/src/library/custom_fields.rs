@@ -93,6 +93,8 @@ pub fn valid_key(key: &str) -> bool {
 }
 
 /// Defines a custom field for the staff member's tenant ([`Action::DefineCustomFields`]).
+///
+/// Long because it checks every field of the definition in the order a client sees the errors.
 #[tracing::instrument(skip_all, fields(tenant = %staff.tenant, staff = %staff.id))]
 pub async fn create(
     db: &DatabaseConnection,
@@ -218,6 +220,8 @@ fn canonical_number(n: f64) -> String {
 
 /// Checks `value` against `def` and returns the stored form (one entry per value).
 /// `for_filter` accepts a single option for a multi-select ("contains").
+///
+/// Long because it is one match over the field types, each with its own canonical form.
 pub fn stored_values(
     def: &CustomFieldDef,
     value: &Value,

@@ -64,6 +64,8 @@ pub struct Page {
 
 /// Checks `filter` for tenant `tenant`: tags must be the tenant's (archived ones are fine),
 /// operators must not contradict each other, ranges must be ordered, fields must exist.
+///
+/// Long because it checks each part of the filter in turn, collecting every error.
 pub async fn resolve<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
@@ -179,6 +181,8 @@ fn col(table: &str, column: &str) -> Expr {
 }
 
 /// `SELECT … FROM customers c [JOIN customer_tags aN …] WHERE …` without the select list.
+///
+/// Long because it is the one statement every list runs, built predicate by predicate.
 fn matching(viewer: &Viewer, resolved: &Resolved) -> SelectStatement {
     let f = &resolved.filter;
     let tenant = resolved.tenant.0;

@@ -286,6 +286,8 @@ impl<'a> Customers<'a> {
     /// exclusive, and every change gets its history row. `fresh` says the customer was created
     /// in this transaction and carries no tag yet, which saves looking. Returns how many tags
     /// were added.
+    ///
+    /// Long because the exclusive-group rules and the writes of one customer belong together.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn attach_all(
         &self,

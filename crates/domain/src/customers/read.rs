@@ -1,0 +1,110 @@
+//! Reading customers back: records with their custom field values and their tags (with
+//! group, colour and why each is there), in the order asked, for any service that answers
+//! with customers (records, search, capture).
+
+use super::*;
+
+/// Loads live customers of `tenant` with their tags and custom fields, in the order of `ids`.
+pub(crate) async fn load<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    ids: &[i64],
+) -> DomainResult<Vec<Customer>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = customer::Entity::find()
+        .filter(customer::Column::TenantId.eq(tenant.0))
+        .filter(customer::Column::DeletedAt.is_null())
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?;
+    let defs = custom_fields::list(conn, tenant).await?;
+    let mut fields = load_field_values(conn, &defs, ids).await?;
+    let mut tags = load_tags(conn, ids).await?;
+    let mut by_id: HashMap<i64, customer::Model> = rows.into_iter().map(|r| (r.id.0, r)).collect();
+    Ok(ids
+        .iter()
+        .filter_map(|id| by_id.remove(id))
+        .map(|m| Customer {
+            id: m.id,
+            custom_fields: fields.remove(&m.id.0).unwrap_or_default(),
+            tags: tags.remove(&m.id.0).unwrap_or_default(),
+            name: m.name,
+            phone: m.phone,
+            company: m.company,
+            industry: m.industry,
+            region: m.region,
+            owner_id: m.owner_id,
+            source_channel_id: m.source_channel_id.map(|v| v.0),
+            project_stage: m.project_stage,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            last_active_at: m.last_active_at,
+            last_follow_up_at: m.last_follow_up_at,
+            last_order_at: m.last_order_at,
+        })
+        .collect())
+}
+
+pub(crate) async fn load_tags<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[i64],
+) -> DomainResult<HashMap<i64, Vec<CustomerTag>>> {
+    let (ct, t, g) = (Alias::new("ct"), Alias::new("t"), Alias::new("g"));
+    let select = Query::select()
+        .column((ct.clone(), Alias::new("customer_id")))
+        .column((ct.clone(), Alias::new("tag_id")))
+        .column((ct.clone(), Alias::new("source")))
+        .column((ct.clone(), Alias::new("reason")))
+        .column((ct.clone(), Alias::new("assigned_by")))
+        .column((ct.clone(), Alias::new("created_at")))
+        .column((t.clone(), Alias::new("name")))
+        .column((t.clone(), Alias::new("color")))
+        .column((t.clone(), Alias::new("group_id")))
+        .expr_as(
+            Expr::col((g.clone(), Alias::new("name"))),
+            Alias::new("group_name"),
+        )
+        .from_as(Alias::new("customer_tags"), ct.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("tags"),
+            t.clone(),
+            Expr::col((t.clone(), Alias::new("id"))).equals((ct.clone(), Alias::new("tag_id"))),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("tag_groups"),
+            g.clone(),
+            Expr::col((g.clone(), Alias::new("id"))).equals((t.clone(), Alias::new("group_id"))),
+        )
+        .and_where(Expr::col((ct.clone(), Alias::new("customer_id"))).is_in(ids.iter().copied()))
+        .order_by(
+            (g.clone(), Alias::new("sort_order")),
+            sea_orm::sea_query::Order::Asc,
+        )
+        .order_by((g, Alias::new("id")), sea_orm::sea_query::Order::Asc)
+        .order_by(
+            (t.clone(), Alias::new("sort_order")),
+            sea_orm::sea_query::Order::Asc,
+        )
+        .order_by((t, Alias::new("id")), sea_orm::sea_query::Order::Asc)
+        .to_owned();
+    let mut out: HashMap<i64, Vec<CustomerTag>> = HashMap::new();
+    for row in conn.query_all(&select).await? {
+        let customer: i64 = row.try_get("", "customer_id")?;
+        out.entry(customer).or_default().push(CustomerTag {
+            tag_id: TagId(row.try_get("", "tag_id")?),
+            name: row.try_get("", "name")?,
+            color: row.try_get("", "color")?,
+            group_id: TagGroupId(row.try_get("", "group_id")?),
+            group_name: row.try_get("", "group_name")?,
+            source: row.try_get("", "source")?,
+            reason: row.try_get("", "reason")?,
+            assigned_by: row.try_get::<Option<i64>>("", "assigned_by")?.map(StaffId),
+            assigned_at: row.try_get("", "created_at")?,
+        });
+    }
+    Ok(out)
+}
