@@ -2,9 +2,10 @@
 //! search, channels and scan-to-record, tasks, and their persistence. Nothing here knows about
 //! HTTP; see docs/ARCHITECTURE.md for the rules each module keeps.
 //!
-//! Modules depend downwards only: `kernel` and `store` on nothing else here; `support` and
-//! `access` on `kernel`/`store`; `identity` and `library` on those; `customers` and `search`
-//! on the library; `channels`, `capture` and `tasks` on customers.
+//! Modules depend downwards only, with no cycle: `kernel` on nothing; `store` on `kernel`;
+//! `access` on those; `support`, `identity`, `library` and `tasks` on those; `search` on the
+//! library; `customers` on `search` (batches by filter); `channels` on `customers`; `capture`
+//! on everything below it.
 
 pub mod access;
 pub mod capture;

@@ -3,7 +3,7 @@
 //! nothing depends on deleting keys (docs/ARCHITECTURE.md, "Invalidation of cached lists").
 
 use scantag_domain::access::{Scope, StaffActor};
-use scantag_domain::customers::Viewer;
+use scantag_domain::customers::{self, Viewer};
 use scantag_domain::search;
 use scantag_domain::support::data_version;
 use sha2::{Digest, Sha256};
@@ -73,7 +73,7 @@ pub async fn search(
         .map(search::decode_cursor)
         .transpose()?;
     let resolved = search::resolve(&state.db, viewer.tenant, &request.filter.to_filter()).await?;
-    let page = search::page(
+    let page = customers::page(
         &state.db,
         &viewer,
         &resolved,

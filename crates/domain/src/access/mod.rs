@@ -8,8 +8,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::kernel::error::DomainError;
+use sea_orm::{ColumnTrait, Condition};
+
 use crate::kernel::ids::{ChannelId, StaffId, TenantId, VisitorId};
 pub use crate::kernel::values::Role;
+use crate::store::entities::customer;
 
 pub mod policy;
 #[cfg(test)]
@@ -100,6 +103,34 @@ impl Scope {
             Scope::Tenant => true,
             Scope::Own(staff) => owner == Some(staff),
             Scope::Nothing => false,
+        }
+    }
+}
+
+/// Who is looking: the tenant, and which of its customers the actor sees
+/// ([`policy::customer_scope`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    pub tenant: TenantId,
+    pub scope: Scope,
+}
+
+impl Viewer {
+    pub fn of(staff: &StaffActor) -> Viewer {
+        Viewer {
+            tenant: staff.tenant,
+            scope: policy::customer_scope(&Actor::Staff(*staff)),
+        }
+    }
+
+    /// The customers of this viewer's scope, as a condition on `customers`.
+    pub(crate) fn condition(&self) -> Condition {
+        let tenant = Condition::all().add(customer::Column::TenantId.eq(self.tenant.0));
+        match self.scope {
+            Scope::Tenant => tenant,
+            Scope::Own(staff) => tenant.add(customer::Column::OwnerId.eq(staff.0)),
+            // Ids are positive: no customer matches.
+            Scope::Nothing => tenant.add(customer::Column::Id.lt(0)),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The one writer of a customer's contact fields — `phone`, `openid`, `unionid` — and of the
 //! phone's lookup key `phone_index` (the number while the customer is live, NULL once it is
 //! deleted, so that the unique index frees it), and the one place customers are looked up by
-//! them. Protecting personal data at rest (an encrypted phone with a blind index) changes this
+//! them (a search keyword's phone-suffix match, `PhoneNumber::suffix_pattern`, is the one read
+//! that stays with the search). Protecting personal data at rest (an encrypted phone with a blind index) changes this
 //! file and its callers' types only.
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
@@ -88,13 +88,4 @@ pub(crate) async fn holders<C: ConnectionTrait>(
 /// Whether `row` holds `phone` as its lookup key.
 pub(crate) fn holds_phone(row: &customer::Model, phone: &PhoneNumber) -> bool {
     row.phone_index.as_deref() == Some(phone.as_str())
-}
-
-/// The keyword condition on the phone of the customers aliased `table`: a keyword of digits
-/// matches the end of the number ("the last four digits"), anything else nothing.
-pub(crate) fn phone_keyword(table: &str, keyword: &str) -> Option<Expr> {
-    keyword.bytes().all(|b| b.is_ascii_digit()).then(|| {
-        Expr::col((Alias::new(table), Alias::new("phone")))
-            .like(LikeExpr::new(format!("%{keyword}")))
-    })
 }

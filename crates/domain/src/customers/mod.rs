@@ -10,14 +10,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::access::policy::{self, Action};
-use crate::access::{Actor as AccessActor, Scope, StaffActor, SystemTask};
+use crate::access::{Actor as AccessActor, StaffActor, SystemTask};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
 use crate::kernel::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
 use crate::kernel::names::checked_name;
@@ -35,10 +35,12 @@ mod fields;
 mod read;
 mod tagging;
 
+pub use crate::access::Viewer;
 pub use crate::kernel::phone::PhoneNumber;
 pub use crate::kernel::tagging::TagSource;
 pub(crate) use fields::write_field_values;
 use fields::{load_field_values, validate_custom_fields};
+pub use read::{CustomerPage, page};
 pub(crate) use read::{load, load_tags};
 
 /// Most tags given when creating a customer.
@@ -50,34 +52,6 @@ pub const BATCH_MAX_IDS: usize = 1_000;
 pub const BATCH_MAX_MATCHES: u64 = 10_000;
 /// Rows per statement when writing many rows.
 const CHUNK: usize = 500;
-
-/// Who is looking: the tenant, and which of its customers the actor sees
-/// ([`policy::customer_scope`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Viewer {
-    pub tenant: TenantId,
-    pub scope: Scope,
-}
-
-impl Viewer {
-    pub fn of(staff: &StaffActor) -> Viewer {
-        Viewer {
-            tenant: staff.tenant,
-            scope: policy::customer_scope(&AccessActor::Staff(*staff)),
-        }
-    }
-
-    /// The customers of this viewer's scope, as a condition on `customers`.
-    pub(crate) fn condition(&self) -> Condition {
-        let tenant = Condition::all().add(customer::Column::TenantId.eq(self.tenant.0));
-        match self.scope {
-            Scope::Tenant => tenant,
-            Scope::Own(staff) => tenant.add(customer::Column::OwnerId.eq(staff.0)),
-            // Ids are positive: no customer matches.
-            Scope::Nothing => tenant.add(customer::Column::Id.lt(0)),
-        }
-    }
-}
 
 /// A tag on a customer, with why it is there.
 #[derive(Debug, Clone, Serialize, Deserialize)]

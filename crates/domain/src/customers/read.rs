@@ -108,3 +108,28 @@ pub(crate) async fn load_tags<C: ConnectionTrait>(
     }
     Ok(out)
 }
+
+/// The total and one page of the customers `viewer` sees that match `resolved`, loaded.
+pub async fn page<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    resolved: &search::Resolved,
+    limit: u64,
+    cursor: Option<i64>,
+) -> DomainResult<CustomerPage> {
+    let page = search::page(conn, viewer, resolved, limit, cursor).await?;
+    let ids: Vec<i64> = page.ids.iter().map(|id| id.0).collect();
+    Ok(CustomerPage {
+        total: page.total,
+        items: load(conn, viewer.tenant, &ids).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// One page of a customer list and the exact total.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerPage {
+    pub total: u64,
+    pub items: Vec<Customer>,
+    pub next_cursor: Option<String>,
+}

@@ -45,6 +45,13 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The `LIKE` pattern a search keyword matches phone numbers with: a keyword of digits
+    /// matches the end of the number ("the last four digits"), anything else no number.
+    pub fn suffix_pattern(keyword: &str) -> Option<String> {
+        (!keyword.is_empty() && keyword.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| format!("%{keyword}"))
+    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::access::Scope;
-use crate::customers::{self, Customer, Viewer, contact};
+use crate::access::Viewer;
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
-use crate::kernel::ids::{StaffId, TagId, TenantId};
+use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
+use crate::kernel::phone::PhoneNumber;
 use crate::library::custom_fields;
 use crate::store::entities::tag;
 
@@ -58,7 +59,8 @@ pub struct Resolved {
 #[derive(Debug, Clone, Serialize)]
 pub struct Page {
     pub total: u64,
-    pub items: Vec<Customer>,
+    /// The page's customers, newest first.
+    pub ids: Vec<CustomerId>,
     pub next_cursor: Option<String>,
 }
 
@@ -287,8 +289,8 @@ fn matching(viewer: &Viewer, resolved: &Resolved) -> SelectStatement {
         let mut any = Cond::any()
             .add(lower("name").like(LikeExpr::new(contains.clone()).escape('\\')))
             .add(lower("company").like(LikeExpr::new(contains).escape('\\')));
-        if let Some(phone) = contact::phone_keyword("c", keyword) {
-            any = any.add(phone);
+        if let Some(pattern) = PhoneNumber::suffix_pattern(keyword) {
+            any = any.add(col("c", "phone").like(LikeExpr::new(pattern)));
         }
         q.cond_where(any);
     }
@@ -380,10 +382,9 @@ pub async fn page<C: ConnectionTrait>(
     } else {
         None
     };
-    let items = customers::load(conn, resolved.tenant, &ids).await?;
     Ok(Page {
         total,
-        items,
+        ids: ids.into_iter().map(CustomerId).collect(),
         next_cursor,
     })
 }
