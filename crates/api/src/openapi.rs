@@ -59,52 +59,58 @@ const ANY_CALLER: &[&str] = &["logout", "me", "submit_capture"];
 /// readiness answers its 503 with a `Readiness` body of its own.
 const NO_DATABASE: &[&str] = &["healthz", "readyz"];
 
+/// Every operation of the document.
+fn operations_mut(api: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    api.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
 /// Adds the answers that come from the shared extractors rather than from each handler, so
 /// the document lists every status an operation can give: a JSON body can be broken (400),
 /// too large (413) or not JSON (415); a bearer operation refuses a missing or bad token (401,
 /// unless it documents its own); a staff operation refuses visitors (403); any
 /// operation that reads the database answers 503 while it is unreachable.
 fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
-    for item in api.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let id = operation.operation_id.clone().unwrap_or_default();
-            if has_json_body(operation) {
-                add_problem(
-                    operation,
-                    "400",
-                    "The body is not valid JSON (`malformed_json`)",
-                );
-                add_problem(
-                    operation,
-                    "413",
-                    "The body is larger than 256 KiB (`payload_too_large`)",
-                );
-                add_problem(
-                    operation,
-                    "415",
-                    "The body is not `application/json` (`unsupported_media_type`)",
-                );
-            }
-            if operation.security.is_some() && !operation.responses.responses.contains_key("401") {
-                add_problem(operation, "401", "Missing or invalid access token");
-            }
-            if operation.security.is_some() && !ANY_CALLER.contains(&id.as_str()) {
-                add_problem(
-                    operation,
-                    "403",
-                    "The token is a visitor's; this endpoint is for staff (`staff_only`)",
-                );
-            }
-            if !NO_DATABASE.contains(&id.as_str()) {
-                add_unavailable(operation);
-            }
+    for operation in operations_mut(api) {
+        let id = operation.operation_id.clone().unwrap_or_default();
+        if has_json_body(operation) {
+            add_problem(
+                operation,
+                "400",
+                "The body is not valid JSON (`malformed_json`)",
+            );
+            add_problem(
+                operation,
+                "413",
+                "The body is larger than 256 KiB (`payload_too_large`)",
+            );
+            add_problem(
+                operation,
+                "415",
+                "The body is not `application/json` (`unsupported_media_type`)",
+            );
+        }
+        if operation.security.is_some() && !operation.responses.responses.contains_key("401") {
+            add_problem(operation, "401", "Missing or invalid access token");
+        }
+        if operation.security.is_some() && !ANY_CALLER.contains(&id.as_str()) {
+            add_problem(
+                operation,
+                "403",
+                "The token is a visitor's; this endpoint is for staff (`staff_only`)",
+            );
+        }
+        if !NO_DATABASE.contains(&id.as_str()) {
+            add_unavailable(operation);
         }
     }
 }
@@ -213,39 +219,30 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
 /// reference, so the document defines each problem response once.
 fn share_problem_responses(api: &mut utoipa::openapi::OpenApi) {
     let mut used: Vec<(&str, Response)> = Vec::new();
-    for item in api.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            for (status, response) in operation.responses.responses.iter_mut() {
-                let Some(&(_, name, general)) = PROBLEMS.iter().find(|(s, ..)| s == status) else {
-                    continue;
-                };
-                let RefOr::T(inline) = response else {
-                    continue;
-                };
-                if !is_problem_only(inline) {
-                    continue;
-                }
-                match used.iter().find(|(n, _)| *n == name) {
-                    // A problem answer with headers of its own stays inline.
-                    Some((_, shared)) if shared.headers != inline.headers => continue,
-                    Some(_) => {}
-                    None => {
-                        let mut shared = inline.clone();
-                        shared.description = general.to_owned();
-                        used.push((name, shared));
-                    }
-                }
-                let mut reference = Ref::new(format!("#/components/responses/{name}"));
-                reference.description = inline.description.clone();
-                *response = RefOr::Ref(reference);
+    for operation in operations_mut(api) {
+        for (status, response) in operation.responses.responses.iter_mut() {
+            let Some(&(_, name, general)) = PROBLEMS.iter().find(|(s, ..)| s == status) else {
+                continue;
+            };
+            let RefOr::T(inline) = response else {
+                continue;
+            };
+            if !is_problem_only(inline) {
+                continue;
             }
+            match used.iter().find(|(n, _)| *n == name) {
+                // A problem answer with headers of its own stays inline.
+                Some((_, shared)) if shared.headers != inline.headers => continue,
+                Some(_) => {}
+                None => {
+                    let mut shared = inline.clone();
+                    shared.description = general.to_owned();
+                    used.push((name, shared));
+                }
+            }
+            let mut reference = Ref::new(format!("#/components/responses/{name}"));
+            reference.description = inline.description.clone();
+            *response = RefOr::Ref(reference);
         }
     }
     let components = api.components.get_or_insert_with(Default::default);
