@@ -450,7 +450,6 @@ impl<'a> Channels<'a> {
             .ok_or(DomainError::NotFound("channel"))
     }
 
-    /// Every channel of the tenant, newest first.
     /// The qualified scene of a channel, for its mini-program code.
     pub async fn qr_scene(&self, id: ChannelId) -> DomainResult<String> {
         let model = channel::Entity::find_by_id(id)
@@ -461,6 +460,7 @@ impl<'a> Channels<'a> {
         Ok(qr_scene(self.tenant, &model.scene))
     }
 
+    /// Every channel of the tenant, newest first.
     pub async fn list(&self) -> DomainResult<Vec<Channel>> {
         let models = channel::Entity::find()
             .filter(channel::Column::TenantId.eq(self.tenant.0))

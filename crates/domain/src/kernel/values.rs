@@ -9,6 +9,71 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::ids::{StaffId, TagId};
 
+/// Stores a value in a text column as its JSON text (`serde_json::to_string`, so fields keep
+/// their declared order, exactly as the rows already stored were written) and reads it back
+/// strictly: text that does not parse is an error of the read.
+macro_rules! json_text_column {
+    ($($ty:ident),+ $(,)?) => {$(
+        impl From<$ty> for sea_orm::Value {
+            fn from(value: $ty) -> Self {
+                // Plain data with string keys only: serializing cannot fail.
+                sea_orm::Value::String(Some(serde_json::to_string(&value).unwrap_or_default()))
+            }
+        }
+
+        impl sea_orm::TryGetable for $ty {
+            fn try_get_by<I: sea_orm::ColIdx>(
+                res: &sea_orm::QueryResult,
+                index: I,
+            ) -> Result<Self, sea_orm::TryGetError> {
+                let text = <String as sea_orm::TryGetable>::try_get_by(res, index)?;
+                serde_json::from_str(&text).map_err(|e| {
+                    sea_orm::TryGetError::DbErr(sea_orm::DbErr::Json(format!(
+                        "unreadable {}: {e}",
+                        stringify!($ty)
+                    )))
+                })
+            }
+        }
+
+        impl sea_orm::sea_query::ValueType for $ty {
+            fn try_from(v: sea_orm::Value) -> Result<Self, sea_orm::sea_query::ValueTypeErr> {
+                match v {
+                    sea_orm::Value::String(Some(text)) => serde_json::from_str(&text)
+                        .map_err(|_| sea_orm::sea_query::ValueTypeErr),
+                    _ => Err(sea_orm::sea_query::ValueTypeErr),
+                }
+            }
+
+            fn type_name() -> String {
+                stringify!($ty).to_owned()
+            }
+
+            fn array_type() -> sea_orm::sea_query::ArrayType {
+                sea_orm::sea_query::ArrayType::String
+            }
+
+            fn column_type() -> sea_orm::sea_query::ColumnType {
+                sea_orm::sea_query::ColumnType::Text
+            }
+        }
+
+        impl sea_orm::sea_query::Nullable for $ty {
+            fn null() -> sea_orm::Value {
+                sea_orm::Value::String(None)
+            }
+        }
+
+        impl sea_orm::IntoActiveValue<$ty> for $ty {
+            fn into_active_value(self) -> sea_orm::ActiveValue<$ty> {
+                sea_orm::ActiveValue::set(self)
+            }
+        }
+    )+};
+}
+
+json_text_column!(FieldOptions, Conflicts, OwnerPolicy, FormFields, TagIds);
+
 /// A staff member's role; `access::policy` says what each may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, EnumIter, DeriveActiveEnum)]
 #[serde(rename_all = "snake_case")]
@@ -53,7 +118,7 @@ pub enum FieldType {
 }
 
 /// The choices of a select field, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct FieldOptions(pub Vec<String>);
 
@@ -145,12 +210,12 @@ pub struct Conflict {
 }
 
 /// The conflicts of one capture.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Conflicts(pub Vec<Conflict>);
 
 /// Who becomes the owner of a customer captured through the channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OwnerPolicy {
     /// Always this staff member.
@@ -174,11 +239,52 @@ pub struct FormField {
 }
 
 /// A channel's form, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct FormFields(pub Vec<FormField>);
 
 /// A channel's default tags, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TagIds(pub Vec<TagId>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_columns_are_written_as_the_rows_already_stored() {
+        let text = |value: sea_orm::Value| match value {
+            sea_orm::Value::String(Some(text)) => text,
+            other => panic!("not text: {other:?}"),
+        };
+        assert_eq!(
+            text(
+                OwnerPolicy::Fixed {
+                    staff_id: StaffId(3)
+                }
+                .into()
+            ),
+            r#"{"type":"fixed","staff_id":3}"#
+        );
+        assert_eq!(
+            text(
+                OwnerPolicy::RoundRobin {
+                    staff_ids: vec![StaffId(1), StaffId(2)]
+                }
+                .into()
+            ),
+            r#"{"type":"round_robin","staff_ids":[1,2]}"#
+        );
+        let form = FormFields(vec![FormField {
+            key: "name".to_owned(),
+            required: true,
+            label: Some("姓名".to_owned()),
+        }]);
+        assert_eq!(
+            text(form.into()),
+            r#"[{"key":"name","required":true,"label":"姓名"}]"#
+        );
+        assert_eq!(text(TagIds(vec![TagId(7), TagId(9)]).into()), "[7,9]");
+    }
+}
