@@ -28,6 +28,9 @@ pub(super) struct Written {
 impl Attempt<'_> {
     /// Inserts the new customer, or merges into the one found before the transaction; `None`
     /// when that one was deleted or reassigned since, and the attempt must start over.
+    ///
+    /// Long because the two ways a capture writes the customer (insert, or lock and merge)
+    /// read best side by side.
     pub(super) async fn write_customer(
         &self,
         existing: Option<(customer::Model, MatchedBy, FreeIdentity)>,
