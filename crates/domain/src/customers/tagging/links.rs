@@ -119,12 +119,10 @@ pub(crate) async fn remove(
         .all(txn)
         .await
         .step("reading the links to remove")?;
-    if present.is_empty() {
-        return Ok(present);
-    }
+    // Delete only the links read, so the history names exactly what went.
     let customers: Vec<i64> = present.iter().map(|&(c, _)| c).collect();
     let tags: Vec<i64> = present.iter().map(|&(_, t)| t).collect();
-    let subset = match links {
+    let read = match links {
         Links::OfCustomer { customer, .. } => Links::OfCustomer {
             customer,
             tags: &tags,
@@ -134,12 +132,7 @@ pub(crate) async fn remove(
             customers: &customers,
         },
     };
-    customer_tag::Entity::delete_many()
-        .filter(subset.existing())
-        .exec(txn)
-        .await
-        .step("unlinking tags from customers")?;
-    record(txn, tenant, &present, TagAction::Remove, by, at).await?;
+    unlink(txn, tenant, read, &present, by, at).await?;
     Ok(present)
 }
 
@@ -151,26 +144,43 @@ pub(crate) async fn remove_all(
     by: Attribution<'_>,
     at: DateTime<Utc>,
 ) -> DomainResult<usize> {
-    let tags: Vec<i64> = customer_tag::Entity::find()
+    let present: Vec<(i64, i64)> = customer_tag::Entity::find()
         .select_only()
+        .column(customer_tag::Column::CustomerId)
         .column(customer_tag::Column::TagId)
         .filter(customer_tag::Column::CustomerId.eq(customer))
         .into_tuple()
         .all(txn)
         .await
         .step("reading the customer's tags")?;
-    let removed = remove(
-        txn,
-        tenant,
-        Links::OfCustomer {
-            customer,
-            tags: &tags,
-        },
-        by,
-        at,
-    )
-    .await?;
-    Ok(removed.len())
+    let tags: Vec<i64> = present.iter().map(|&(_, t)| t).collect();
+    let read = Links::OfCustomer {
+        customer,
+        tags: &tags,
+    };
+    unlink(txn, tenant, read, &present, by, at).await?;
+    Ok(present.len())
+}
+
+/// Deletes `read`, the links just read as `present` under the customers' locks, and records
+/// each removal.
+async fn unlink(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    read: Links<'_>,
+    present: &[(i64, i64)],
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    if present.is_empty() {
+        return Ok(());
+    }
+    customer_tag::Entity::delete_many()
+        .filter(read.existing())
+        .exec(txn)
+        .await
+        .step("unlinking tags from customers")?;
+    record(txn, tenant, present, TagAction::Remove, by, at).await
 }
 
 async fn record(
