@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::access::StaffActor;
 use crate::kernel::error::{DomainError, DomainResult};
-use crate::kernel::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
+use crate::kernel::ids::{ChannelId, CustomerId, RuleId, StaffId, TaskId, TenantId};
 pub use crate::kernel::values::{TaskKind, TaskStatus};
 use crate::store::entities::task;
 use crate::support::audit::{self, Actor, AuditEntry};
@@ -23,6 +23,7 @@ impl TaskKind {
         match self {
             TaskKind::NewCustomer => "new_customer",
             TaskKind::RepeatVisit => "repeat_visit",
+            TaskKind::Rule => "rule",
         }
     }
 }
@@ -52,6 +53,10 @@ pub struct Task {
     pub visits: u32,
     /// The latest return counted on the task.
     pub last_visit_at: Option<DateTime<Utc>>,
+    /// When the task should be done, if it says.
+    pub due_at: Option<DateTime<Utc>>,
+    /// The rule that raised the task, for `kind = rule`.
+    pub rule_id: Option<RuleId>,
 }
 
 impl From<task::Model> for Task {
@@ -68,6 +73,8 @@ impl From<task::Model> for Task {
             notified: m.notified_at.is_some(),
             visits: u32::try_from(m.visits).unwrap_or(1),
             last_visit_at: m.last_visit_at,
+            due_at: m.due_at,
+            rule_id: m.rule_id,
         }
     }
 }
@@ -79,6 +86,9 @@ pub(crate) struct NewTask<'t> {
     pub title: &'t str,
     pub customer: Option<CustomerId>,
     pub channel: Option<ChannelId>,
+    pub due: Option<DateTime<Utc>>,
+    pub rule: Option<RuleId>,
+    pub now: DateTime<Utc>,
 }
 
 pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> DomainResult<TaskId> {
@@ -91,12 +101,14 @@ pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> Do
         customer_id: Set(new.customer),
         channel_id: Set(new.channel),
         status: Set(TaskStatus::Open),
-        created_at: Set(Utc::now()),
+        created_at: Set(new.now),
         completed_at: Set(None),
         notified_at: Set(None),
         notify_error: Set(None),
         visits: Set(1),
         last_visit_at: Set(None),
+        due_at: Set(new.due),
+        rule_id: Set(new.rule),
         ..Default::default()
     })
     .exec(conn)

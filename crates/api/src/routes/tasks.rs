@@ -20,6 +20,8 @@ pub enum TaskKindView {
     NewCustomer,
     /// Follow up a customer who came back through a channel.
     RepeatVisit,
+    /// A rule's condition became true for the customer (`rule_id` names the rule).
+    Rule,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
@@ -34,7 +36,7 @@ pub enum TaskStatusView {
     "id": 9, "kind": "new_customer", "title": "New customer from 2026 上海车展展台",
     "customer_id": 1024, "channel_id": 5, "status": "open",
     "created_at": "2026-11-23T02:00:00Z", "completed_at": null, "notified": true,
-    "visits": 3, "last_visit_at": "2026-11-23T09:30:00Z"
+    "visits": 3, "last_visit_at": "2026-11-23T09:30:00Z", "due_at": null, "rule_id": null
 }))]
 pub struct TaskView {
     pub id: i64,
@@ -54,6 +56,10 @@ pub struct TaskView {
     pub visits: u32,
     /// When the latest return counted on the task happened.
     pub last_visit_at: Option<DateTime<Utc>>,
+    /// When the task should be done (rule tasks with `due_in_days`).
+    pub due_at: Option<DateTime<Utc>>,
+    /// The rule that raised the task, for `kind = rule`.
+    pub rule_id: Option<i64>,
 }
 
 impl From<Task> for TaskView {
@@ -63,6 +69,7 @@ impl From<Task> for TaskView {
             kind: match t.kind {
                 TaskKind::NewCustomer => TaskKindView::NewCustomer,
                 TaskKind::RepeatVisit => TaskKindView::RepeatVisit,
+                TaskKind::Rule => TaskKindView::Rule,
             },
             title: t.title,
             customer_id: t.customer_id.map(|c| c.0),
@@ -76,6 +83,8 @@ impl From<Task> for TaskView {
             notified: t.notified,
             visits: t.visits,
             last_visit_at: t.last_visit_at,
+            due_at: t.due_at,
+            rule_id: t.rule_id.map(|r| r.0),
         }
     }
 }

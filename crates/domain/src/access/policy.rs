@@ -25,6 +25,8 @@ pub enum Action {
     ManageStaff,
     /// Give a customer to another owner.
     ReassignCustomers,
+    /// Create, change and delete tagging rules.
+    ManageRules,
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
@@ -37,7 +39,8 @@ pub fn roles_for(action: Action) -> &'static [Role] {
         Action::CurateTagLibrary
         | Action::ManageChannels
         | Action::ListStaff
-        | Action::ReassignCustomers => ADMIN_OR_MANAGER,
+        | Action::ReassignCustomers
+        | Action::ManageRules => ADMIN_OR_MANAGER,
     }
 }
 

@@ -98,6 +98,9 @@ pub struct CaptureResult {
     pub matched_by: Option<MatchedBy>,
     pub owner: Option<OwnerInfo>,
     pub tags: Vec<CustomerTag>,
+    /// The tags the rules put on (or took off) the customer in this capture, and why.
+    #[serde(default)]
+    pub rule_changes: Vec<customers::automation::RuleChange>,
     pub captured_at: DateTime<Utc>,
 }
 
@@ -222,6 +225,7 @@ async fn record(
     };
     let id = CustomerId(written.target.id);
     step.attach_channel_tags(db, id, written.outcome).await?;
+    let rule_changes = customers::automation::react(&txn, tenant, id, now).await?;
     let capture_id = step.record_visit(id, &written).await?;
     let tags = customers::load_tags(&txn, &[id.0])
         .await?
@@ -238,6 +242,7 @@ async fn record(
             display_name: o.display_name,
         }),
         tags,
+        rule_changes,
         captured_at: now,
     };
     if let Some(key) = key {

@@ -272,6 +272,9 @@ impl Attempt<'_> {
                                 title: &title,
                                 customer: Some(id),
                                 channel: Some(channel_id),
+                                due: None,
+                                rule: None,
+                                now,
                             },
                         )
                         .await?;

@@ -89,3 +89,10 @@ pub(crate) async fn holders<C: ConnectionTrait>(
 pub(crate) fn holds_phone(row: &customer::Model, phone: &PhoneNumber) -> bool {
     row.phone_index.as_deref() == Some(phone.as_str())
 }
+
+/// Whether the customer record is the visitor's own: it carries the visitor's openid, or the
+/// unionid the visitor shares with it.
+pub(crate) fn is_visitors(row: &customer::Model, openid: &str, unionid: Option<&str>) -> bool {
+    row.openid.as_deref() == Some(openid)
+        || unionid.is_some_and(|u| row.unionid.as_deref() == Some(u))
+}

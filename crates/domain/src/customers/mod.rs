@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::access::policy::{self, Action};
 use crate::access::{Actor as AccessActor, StaffActor, SystemTask};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
-use crate::kernel::ids::{CustomerId, StaffId, TagGroupId, TagId, TenantId};
+use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagGroupId, TagId, TenantId};
 use crate::kernel::names::checked_name;
 use crate::library::custom_fields::{self, CustomFieldDef};
 use crate::search::{self, Filter};
@@ -30,6 +30,7 @@ use crate::store::retry;
 use crate::support::audit::{self, AuditEntry};
 use crate::support::data_version;
 
+pub mod automation;
 pub(crate) mod contact;
 mod fields;
 mod read;
@@ -65,6 +66,14 @@ pub struct CustomerTag {
     pub reason: Option<String>,
     pub assigned_by: Option<StaffId>,
     pub assigned_at: DateTime<Utc>,
+    /// The rule (and its version) that assigned the tag, for `source = rule`.
+    #[serde(default)]
+    pub rule_id: Option<RuleId>,
+    #[serde(default)]
+    pub rule_version: Option<i32>,
+    /// The values that satisfied the rule when it assigned the tag.
+    #[serde(default)]
+    pub evidence: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +132,10 @@ pub struct TagHistoryEntry {
     pub source: TagSource,
     pub actor_id: Option<StaffId>,
     pub note: Option<String>,
+    /// Why an automatic source made the change ("rule \"高价值客户\" (v1): …").
+    pub reason: Option<String>,
+    pub rule_id: Option<RuleId>,
+    pub rule_version: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -294,6 +307,7 @@ impl<'a> Customers<'a> {
         write_field_values(&txn, self.tenant(), id, &values).await?;
         self.attach_all(&txn, id, &tags, TagSource::Manual, None, None, true)
             .await?;
+        automation::react(&txn, self.tenant(), id, now).await?;
         self.audit(
             &txn,
             "customer.created",
@@ -395,8 +409,10 @@ impl<'a> Customers<'a> {
         if !issues.is_empty() {
             return Err(rejected(issues));
         }
-        active.updated_at = Set(Utc::now());
+        let now = Utc::now();
+        active.updated_at = Set(now);
         active.update(&txn).await?;
+        automation::react(&txn, self.tenant(), id, now).await?;
         self.audit(
             &txn,
             "customer.updated",
@@ -545,4 +561,72 @@ fn patch_fields(patch: &CustomerPatch) -> Vec<&'static str> {
         }
     }
     fields
+}
+
+/// A fact about a customer that moves its derived fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FactNote<'a> {
+    /// A paid order at this time (`None`: the latest paid order is recomputed, after a refund).
+    Order(Option<DateTime<Utc>>),
+    /// A follow-up at this time, moving the project stage when it says one and is the latest.
+    FollowUp {
+        at: DateTime<Utc>,
+        stage: Option<&'a str>,
+    },
+    /// Activity at this time.
+    Active(DateTime<Utc>),
+}
+
+/// Keeps the customer's derived fields (last order, last follow-up, last activity, project
+/// stage) true to its facts: each is the latest fact's, whatever order facts arrive in. The
+/// caller holds the customer's row lock and passes the row it read.
+pub(crate) async fn note_fact(
+    txn: &DatabaseTransaction,
+    row: &customer::Model,
+    fact: FactNote<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let later = |current: Option<DateTime<Utc>>, at: DateTime<Utc>| current.is_none_or(|c| c <= at);
+    let mut active: customer::ActiveModel = row.clone().into();
+    match fact {
+        FactNote::Order(Some(at)) => {
+            if later(row.last_order_at, at) {
+                active.last_order_at = Set(Some(at));
+            }
+        }
+        FactNote::Order(None) => {
+            let latest: Option<Option<DateTime<Utc>>> =
+                crate::store::entities::order::Entity::find()
+                    .select_only()
+                    .expr(Expr::col(crate::store::entities::order::Column::OccurredAt).max())
+                    .filter(crate::store::entities::order::Column::CustomerId.eq(row.id.0))
+                    .filter(
+                        crate::store::entities::order::Column::Status
+                            .eq(crate::kernel::values::OrderStatus::Paid),
+                    )
+                    .into_tuple()
+                    .one(txn)
+                    .await?;
+            active.last_order_at = Set(latest.flatten());
+        }
+        FactNote::FollowUp { at, stage } => {
+            if later(row.last_follow_up_at, at) {
+                active.last_follow_up_at = Set(Some(at));
+                if let Some(stage) = stage {
+                    active.project_stage = Set(Some(stage.to_owned()));
+                }
+            }
+        }
+        FactNote::Active(at) => {
+            if later(row.last_active_at, at) {
+                active.last_active_at = Set(Some(at));
+            }
+        }
+    }
+    active.updated_at = Set(now);
+    active
+        .update(txn)
+        .await
+        .step("updating the customer's derived fields")?;
+    Ok(())
 }

@@ -59,6 +59,9 @@ pub(crate) async fn load_tags<C: ConnectionTrait>(
         .column((ct.clone(), Alias::new("reason")))
         .column((ct.clone(), Alias::new("assigned_by")))
         .column((ct.clone(), Alias::new("created_at")))
+        .column((ct.clone(), Alias::new("rule_id")))
+        .column((ct.clone(), Alias::new("rule_version")))
+        .column((ct.clone(), Alias::new("evidence")))
         .column((t.clone(), Alias::new("name")))
         .column((t.clone(), Alias::new("color")))
         .column((t.clone(), Alias::new("group_id")))
@@ -104,6 +107,11 @@ pub(crate) async fn load_tags<C: ConnectionTrait>(
             reason: row.try_get("", "reason")?,
             assigned_by: row.try_get::<Option<i64>>("", "assigned_by")?.map(StaffId),
             assigned_at: row.try_get("", "created_at")?,
+            rule_id: row.try_get::<Option<i64>>("", "rule_id")?.map(RuleId),
+            rule_version: row.try_get("", "rule_version")?,
+            evidence: row
+                .try_get::<Option<String>>("", "evidence")?
+                .and_then(|e| serde_json::from_str(&e).ok()),
         });
     }
     Ok(out)

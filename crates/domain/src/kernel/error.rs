@@ -44,6 +44,11 @@ pub enum ErrorCode {
     Conflict,
     /// A channel is paused or outside its active window.
     ChannelInactive,
+    RuleNameTaken,
+    /// Saving the rule would make rules read each other's tags in a circle.
+    RuleCycle,
+    /// An order's `external_ref` is known with a different body.
+    ExternalRefConflict,
 }
 
 impl ErrorCode {
@@ -61,6 +66,9 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyClaimed => "idempotency_key_claimed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::ChannelInactive => "channel_inactive",
+            ErrorCode::RuleNameTaken => "rule_name_taken",
+            ErrorCode::RuleCycle => "rule_cycle",
+            ErrorCode::ExternalRefConflict => "external_ref_conflict",
         }
     }
 }
@@ -196,6 +204,18 @@ const UNIQUE_RULES: &[(&str, &str, ErrorCode, &str)] = &[
         "idempotency_keys.scope, idempotency_keys.idem_key",
         ErrorCode::IdempotencyKeyClaimed,
         "another request holds this idempotency key",
+    ),
+    (
+        "ux_orders_external_ref",
+        "orders.tenant_id, orders.external_ref",
+        ErrorCode::ExternalRefConflict,
+        "another order already has this external_ref",
+    ),
+    (
+        "ux_rules_name",
+        "rules.tenant_id, rules.name_key",
+        ErrorCode::RuleNameTaken,
+        "a rule with this name already exists",
     ),
     (
         "ux_custom_field_defs_key",

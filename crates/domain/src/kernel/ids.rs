@@ -67,3 +67,19 @@ typed_id!(
     /// A to-do for one staff member.
     TaskId
 );
+typed_id!(
+    /// An order a customer placed, as an ERP or a person recorded it.
+    OrderId
+);
+typed_id!(
+    /// One follow-up of a customer by a staff member (a call, a visit, a meeting …).
+    FollowUpId
+);
+typed_id!(
+    /// One activity event of a customer (a visit, a page view, a login, a custom event).
+    EventId
+);
+typed_id!(
+    /// A tagging rule of one tenant.
+    RuleId
+);

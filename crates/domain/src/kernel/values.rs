@@ -165,6 +165,9 @@ pub enum TaskKind {
     /// A known customer came back through a channel.
     #[sea_orm(string_value = "repeat_visit")]
     RepeatVisit,
+    /// A rule's condition became true for a customer.
+    #[sea_orm(string_value = "rule")]
+    Rule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, EnumIter, DeriveActiveEnum)]
@@ -288,3 +291,42 @@ mod tests {
         assert_eq!(text(TagIds(vec![TagId(7), TagId(9)]).into()), "[7,9]");
     }
 }
+
+/// Whether an order counts: a refunded order no longer does.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, DeriveActiveEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum OrderStatus {
+    #[sea_orm(string_value = "paid")]
+    Paid,
+    #[sea_orm(string_value = "refunded")]
+    Refunded,
+}
+
+/// How a follow-up happened.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, DeriveActiveEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum FollowUpKind {
+    #[sea_orm(string_value = "call")]
+    Call,
+    #[sea_orm(string_value = "visit")]
+    Visit,
+    #[sea_orm(string_value = "wechat")]
+    Wechat,
+    #[sea_orm(string_value = "meeting")]
+    Meeting,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+
+/// A tenant's project stages, in order (the stages a follow-up may move a customer to).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StageList(pub Vec<String>);
+
+json_text_column!(StageList);

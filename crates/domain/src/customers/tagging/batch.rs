@@ -1,6 +1,7 @@
 //! Batch tagging: adding and removing tags on up to [`BATCH_MAX_IDS`] customers, or on up to
 //! [`BATCH_MAX_MATCHES`] matches of a filter, in one transaction (all or nothing).
 
+use super::automation;
 use super::*;
 
 impl<'a> Customers<'a> {
@@ -73,6 +74,13 @@ impl<'a> Customers<'a> {
             }
         }
         if outcome.added + outcome.removed > 0 {
+            // The rules see the batch's tags: each customer is evaluated again.
+            if automation::has_rules(&txn, self.tenant()).await? {
+                let now = Utc::now();
+                for &customer in &customers {
+                    automation::react(&txn, self.tenant(), CustomerId(customer), now).await?;
+                }
+            }
             customer::Entity::update_many()
                 .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
                 .filter(customer::Column::TenantId.eq(self.tenant().0))
@@ -243,6 +251,7 @@ impl<'a> Customers<'a> {
         tag: i64,
         note: Option<&str>,
     ) -> DomainResult<u64> {
+        let now = Utc::now();
         let removed = links::remove(
             txn,
             self.tenant(),
@@ -251,9 +260,10 @@ impl<'a> Customers<'a> {
                 customers: chunk,
             },
             self.by(TagSource::Manual, None, note),
-            Utc::now(),
+            now,
         )
         .await?;
+        links::veto(txn, self.tenant(), &removed, self.actor.staff_id(), now).await?;
         Ok(removed.len() as u64)
     }
 }

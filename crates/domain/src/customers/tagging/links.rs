@@ -15,9 +15,12 @@ use sea_orm::{
 };
 
 use crate::kernel::error::{DomainResult, Step};
-use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
+use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagId, TenantId};
 use crate::kernel::tagging::{TagAction, TagSource};
-use crate::store::entities::{customer_tag, tag_history};
+use crate::store::entities::{customer_tag, tag_history, tag_veto};
+
+/// The longest reason kept on a link or a history row, in characters.
+const REASON_MAX: usize = 200;
 
 /// Who made a change and why; recorded on the links added and on every history row.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +32,21 @@ pub(crate) struct Attribution<'a> {
     pub(crate) note: Option<&'a str>,
     /// The staff member who made the change; `None` for a visitor's capture or the system.
     pub(crate) actor: Option<StaffId>,
+    /// The rule that made the change, for `source = rule`.
+    pub(crate) rule: Option<RuleStamp<'a>>,
+}
+
+/// Which rule (and version) assigned or removed a tag, and the values that satisfied it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RuleStamp<'a> {
+    pub(crate) id: RuleId,
+    pub(crate) version: i32,
+    /// The satisfied terms as JSON text, kept on the link.
+    pub(crate) evidence: Option<&'a str>,
+}
+
+fn clipped(reason: Option<&str>) -> Option<String> {
+    reason.map(|r| r.chars().take(REASON_MAX).collect())
 }
 
 /// A set of links: one customer with several tags, or one tag on several customers.
@@ -86,15 +104,71 @@ pub(crate) async fn add(
             tag_id: Set(TagId(tag)),
             tenant_id: Set(tenant),
             source: Set(by.source),
-            reason: Set(by.reason.map(str::to_owned)),
+            reason: Set(clipped(by.reason)),
             assigned_by: Set(by.actor),
             created_at: Set(at),
+            rule_id: Set(by.rule.map(|r| r.id)),
+            rule_version: Set(by.rule.map(|r| r.version)),
+            evidence: Set(by.rule.and_then(|r| r.evidence).map(str::to_owned)),
         }
     }))
     .exec_without_returning(txn)
     .await
     .step("linking tags to customers")?;
+    if !by.source.is_automatic() {
+        // A person's new decision replaces an old "not this tag".
+        lift_vetoes(txn, links).await?;
+    }
     record(txn, tenant, &pairs, TagAction::Add, by, at).await
+}
+
+/// Records that a person took these tags off these customers: no rule puts them back while
+/// the rules that want them go on wanting them (the rules engine lifts the veto once none does).
+pub(crate) async fn veto(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    pairs: &[(i64, i64)],
+    staff: Option<StaffId>,
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    // A veto already there stays as it is.
+    let rows = pairs.iter().map(|&(customer, tag)| tag_veto::ActiveModel {
+        customer_id: Set(CustomerId(customer)),
+        tag_id: Set(TagId(tag)),
+        tenant_id: Set(tenant),
+        staff_id: Set(staff),
+        created_at: Set(at),
+    });
+    tag_veto::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([tag_veto::Column::CustomerId, tag_veto::Column::TagId])
+        .exec_without_returning(txn)
+        .await
+        .step("recording the removed tags")?;
+    Ok(())
+}
+
+/// Lifts the vetoes on `links`.
+pub(crate) async fn lift_vetoes(txn: &DatabaseTransaction, links: Links<'_>) -> DomainResult<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let condition = match links {
+        Links::OfCustomer { customer, tags } => Condition::all()
+            .add(tag_veto::Column::CustomerId.eq(customer))
+            .add(tag_veto::Column::TagId.is_in(tags.iter().copied())),
+        Links::OfTag { tag, customers } => Condition::all()
+            .add(tag_veto::Column::TagId.eq(tag))
+            .add(tag_veto::Column::CustomerId.is_in(customers.iter().copied())),
+    };
+    tag_veto::Entity::delete_many()
+        .filter(condition)
+        .exec(txn)
+        .await
+        .step("lifting tag vetoes")?;
+    Ok(())
 }
 
 /// Removes those of `links` that exist, records each removal in the history, and returns the
@@ -201,6 +275,9 @@ async fn record(
             actor_id: Set(by.actor),
             note: Set(by.note.map(str::to_owned)),
             created_at: Set(at),
+            rule_id: Set(by.rule.map(|r| r.id)),
+            rule_version: Set(by.rule.map(|r| r.version)),
+            reason: Set(clipped(by.reason)),
             ..Default::default()
         }
     }))

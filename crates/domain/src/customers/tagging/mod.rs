@@ -14,6 +14,7 @@ pub(crate) mod links;
 #[cfg(test)]
 mod tests;
 
+use super::automation;
 use crate::kernel::values::TagStatus;
 use links::{Attribution, Links};
 
@@ -74,6 +75,7 @@ impl<'a> Customers<'a> {
             .await?;
         if added > 0 {
             self.touch(&txn, id).await?;
+            automation::react(&txn, self.tenant(), id, Utc::now()).await?;
             data_version::bump(&txn, self.tenant()).await?;
         }
         txn.commit().await?;
@@ -116,6 +118,9 @@ impl<'a> Customers<'a> {
         if removed.is_empty() {
             return Err(DomainError::NotFound("tag on this customer"));
         }
+        let now = Utc::now();
+        links::veto(&txn, self.tenant(), &removed, self.actor.staff_id(), now).await?;
+        automation::react(&txn, self.tenant(), id, now).await?;
         self.touch(&txn, id).await?;
         data_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
@@ -167,6 +172,9 @@ impl<'a> Customers<'a> {
                 source: r.source,
                 actor_id: r.actor_id,
                 note: r.note,
+                reason: r.reason,
+                rule_id: r.rule_id,
+                rule_version: r.rule_version,
                 created_at: r.created_at,
             })
             .collect();
@@ -390,6 +398,7 @@ impl<'a> Customers<'a> {
             reason,
             note,
             actor: self.actor.staff_id(),
+            rule: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
+use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagId, TenantId};
 
 use crate::kernel::tagging::TagSource;
 
@@ -16,6 +16,10 @@ pub struct Model {
     pub reason: Option<String>,
     pub assigned_by: Option<StaffId>,
     pub created_at: DateTimeUtc,
+    pub rule_id: Option<RuleId>,
+    pub rule_version: Option<i32>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub evidence: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! sea-orm entities: persistence shapes only. Behaviour lives in the service modules, which
 //! convert these rows into domain types.
 
+pub mod activity_event;
 pub mod audit_log;
 pub mod auth_session;
 pub mod capture;
@@ -11,13 +12,18 @@ pub mod customer;
 pub mod customer_field_value;
 pub mod customer_tag;
 pub mod domain_event;
+pub mod follow_up;
 pub mod idempotency_key;
 pub mod invite;
+pub mod order;
 pub mod refresh_token;
+pub mod rule;
+pub mod rule_state;
 pub mod staff;
 pub mod tag;
 pub mod tag_group;
 pub mod tag_history;
+pub mod tag_veto;
 pub mod task;
 pub mod tenant;
 pub mod visitor;

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
+use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagId, TenantId};
 
 use crate::kernel::tagging::{TagAction, TagSource};
 
@@ -17,6 +17,9 @@ pub struct Model {
     pub actor_id: Option<StaffId>,
     pub note: Option<String>,
     pub created_at: DateTimeUtc,
+    pub rule_id: Option<RuleId>,
+    pub rule_version: Option<i32>,
+    pub reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::kernel::ids::{ChannelId, CustomerId, StaffId, TaskId, TenantId};
+use crate::kernel::ids::{ChannelId, CustomerId, RuleId, StaffId, TaskId, TenantId};
 
 use crate::kernel::values::{TaskKind, TaskStatus};
 
@@ -22,6 +22,8 @@ pub struct Model {
     pub notify_error: Option<String>,
     pub visits: i32,
     pub last_visit_at: Option<DateTimeUtc>,
+    pub due_at: Option<DateTimeUtc>,
+    pub rule_id: Option<RuleId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

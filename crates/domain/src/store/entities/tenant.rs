@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 use crate::kernel::ids::TenantId;
+use crate::kernel::values::StageList;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
@@ -12,6 +13,7 @@ pub struct Model {
     pub active: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub project_stages: Option<StageList>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -30,6 +30,13 @@ mod m20261124_000021_create_idempotency_keys;
 mod m20261124_000022_create_domain_events;
 mod m20261201_000023_add_task_visits;
 mod m20261201_000024_add_idempotency_claim_token;
+mod m20261201_000025_create_orders;
+mod m20261201_000026_create_follow_ups;
+mod m20261201_000027_create_activity_events;
+mod m20261201_000028_create_rules;
+mod m20261201_000029_create_rule_states;
+mod m20261201_000030_create_tag_vetoes;
+mod m20261201_000031_add_rule_attribution;
 
 pub struct Migrator;
 
@@ -61,6 +68,13 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000022_create_domain_events::Migration),
             Box::new(m20261201_000023_add_task_visits::Migration),
             Box::new(m20261201_000024_add_idempotency_claim_token::Migration),
+            Box::new(m20261201_000025_create_orders::Migration),
+            Box::new(m20261201_000026_create_follow_ups::Migration),
+            Box::new(m20261201_000027_create_activity_events::Migration),
+            Box::new(m20261201_000028_create_rules::Migration),
+            Box::new(m20261201_000029_create_rule_states::Migration),
+            Box::new(m20261201_000030_create_tag_vetoes::Migration),
+            Box::new(m20261201_000031_add_rule_attribution::Migration),
         ]
     }
 }

@@ -1,0 +1,424 @@
+//! The tenant's tagging rules: create, read, change and delete them (admins and managers).
+//! A rule is checked on save against the tenant's vocabulary (fields, tags, groups, stages)
+//! with every fault at its JSON pointer, and refused when it would make rules read each
+//! other's tags in a circle. Editing the condition or the actions makes a new version.
+//! Disabling or deleting a rule takes its tags off the customers carrying them (the rules
+//! engine evaluates each of them again, so a tag another rule wants stays).
+//!
+//! Owns `rules`; rule states and tag links change only through the rules engine.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::access::StaffActor;
+use crate::access::policy::{self, Action};
+use crate::customers::automation::{self, RuleChange};
+use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
+use crate::kernel::ids::{CustomerId, RuleId, TagId, TenantId};
+use crate::kernel::names::checked_unique_name;
+use crate::kernel::tagging::TagSource;
+use crate::library::custom_fields;
+use crate::rules::validate::{self, Vocabulary};
+use crate::rules::{self, DEFAULT_STAGES, Rule};
+use crate::store::entities::{customer, customer_tag, rule, rule_state, tag_group, tenant};
+use crate::support::audit::{self, AuditEntry};
+use crate::support::data_version;
+
+/// Longest rule name, in characters.
+pub const NAME_MAX: usize = 64;
+/// Priorities run from -1000 to 1000; higher runs first.
+pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1_000..=1_000;
+/// Customers evaluated again per transaction after a rule changes.
+const REEVALUATE_CHUNK: usize = 100;
+
+/// A rule as a client writes it; the condition and actions are JSON, checked on save.
+#[derive(Debug, Clone)]
+pub struct RuleDraft {
+    pub name: String,
+    pub priority: i32,
+    pub enabled: bool,
+    /// `null`: the rule applies to every customer.
+    pub condition: Value,
+    pub actions: Value,
+}
+
+/// A partial change: `None` leaves a part alone.
+#[derive(Debug, Clone, Default)]
+pub struct RulePatch {
+    pub name: Option<String>,
+    pub priority: Option<i32>,
+    pub enabled: Option<bool>,
+    pub condition: Option<Value>,
+    pub actions: Option<Value>,
+}
+
+/// How many customers lost each tag when a rule went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TagsRemoved {
+    pub tags: Vec<TagCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TagCount {
+    pub tag_id: TagId,
+    pub customers: u64,
+}
+
+/// The rules of one tenant, for one staff member.
+pub struct RuleBook<'a> {
+    db: &'a DatabaseConnection,
+    staff: StaffActor,
+}
+
+/// The tenant's project stages (its own list, or the default one).
+pub async fn stages<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> DomainResult<Vec<String>> {
+    let stored: Option<Option<crate::kernel::values::StageList>> =
+        tenant::Entity::find_by_id(tenant)
+            .select_only()
+            .column(tenant::Column::ProjectStages)
+            .into_tuple()
+            .one(conn)
+            .await?;
+    Ok(match stored.flatten() {
+        Some(list) if !list.0.is_empty() => list.0,
+        _ => DEFAULT_STAGES.iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
+/// The words the tenant's rules may use.
+pub async fn vocabulary<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> DomainResult<Vocabulary> {
+    let tags = automation::tag_infos(conn, tenant, None).await?;
+    let groups: HashMap<_, _> = tag_group::Entity::find()
+        .filter(tag_group::Column::TenantId.eq(tenant.0))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|g| (g.id, g.exclusive))
+        .collect();
+    Ok(Vocabulary {
+        custom_fields: custom_fields::list(conn, tenant).await?,
+        tags,
+        groups,
+        stages: stages(conn, tenant).await?,
+    })
+}
+
+impl<'a> RuleBook<'a> {
+    pub fn new(db: &'a DatabaseConnection, staff: &StaffActor) -> Self {
+        RuleBook { db, staff: *staff }
+    }
+
+    fn tenant(&self) -> TenantId {
+        self.staff.tenant
+    }
+
+    fn permitted(&self) -> DomainResult<()> {
+        policy::permit(&self.staff, Action::ManageRules)
+            .map_err(|refusal| DomainError::Forbidden(refusal.to_string()))
+    }
+
+    /// Every rule of the tenant, highest priority first.
+    pub async fn list(&self) -> DomainResult<Vec<Rule>> {
+        self.permitted()?;
+        automation::load_rules(self.db, self.tenant(), false).await
+    }
+
+    pub async fn get(&self, id: RuleId) -> DomainResult<Rule> {
+        self.permitted()?;
+        self.find(self.db, id).await.and_then(automation::read_rule)
+    }
+
+    async fn find<C: ConnectionTrait>(&self, conn: &C, id: RuleId) -> DomainResult<rule::Model> {
+        rule::Entity::find_by_id(id)
+            .filter(rule::Column::TenantId.eq(self.tenant().0))
+            .one(conn)
+            .await?
+            .ok_or(DomainError::NotFound("rule"))
+    }
+
+    /// Checks a whole rule; `except` is the rule being changed (for the name and the circle).
+    async fn check<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        draft: &RuleDraft,
+        except: Option<RuleId>,
+    ) -> DomainResult<(String, String, validate::Checked)> {
+        let mut issues = Vec::new();
+        let (name, key) = checked_unique_name("/name", &draft.name, NAME_MAX)
+            .map_err(|issue| issues.push(issue))
+            .unwrap_or_default();
+        if !PRIORITY_RANGE.contains(&draft.priority) {
+            issues.push(FieldIssue::new(
+                "/priority",
+                "range",
+                format!(
+                    "from {} to {}",
+                    PRIORITY_RANGE.start(),
+                    PRIORITY_RANGE.end()
+                ),
+            ));
+        }
+        let vocabulary = vocabulary(conn, self.tenant()).await?;
+        let checked =
+            validate::check_rule(&vocabulary, &draft.condition, &draft.actions, &mut issues);
+        let Some(checked) = checked.filter(|_| issues.is_empty()) else {
+            return Err(DomainError::Rejected {
+                code: ErrorCode::ValidationFailed,
+                issues,
+            });
+        };
+        if let Some(holder) = rule::Entity::find()
+            .filter(rule::Column::TenantId.eq(self.tenant().0))
+            .filter(rule::Column::NameKey.eq(key.clone()))
+            .one(conn)
+            .await?
+            .filter(|r| Some(r.id) != except)
+        {
+            return Err(DomainError::Taken {
+                code: ErrorCode::RuleNameTaken,
+                detail: format!(
+                    "the rule \"{}\" (id {}) already has this name",
+                    holder.name, holder.id
+                ),
+                existing_id: Some(holder.id.0),
+            });
+        }
+        if draft.enabled {
+            let mut enabled: Vec<Rule> = automation::load_rules(conn, self.tenant(), true)
+                .await?
+                .into_iter()
+                .filter(|r| Some(r.id) != except)
+                .collect();
+            enabled.push(Rule {
+                id: except.unwrap_or(RuleId(i64::MAX)),
+                name: name.clone(),
+                priority: draft.priority,
+                enabled: true,
+                version: 1,
+                condition: checked.condition.clone(),
+                actions: checked.actions.clone(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            });
+            if let Err(circle) =
+                rules::graph::order(&enabled, &|t| vocabulary.tags.get(&t).copied())
+            {
+                return Err(DomainError::Rejected {
+                    code: ErrorCode::RuleCycle,
+                    issues: vec![FieldIssue::new(
+                        "/condition",
+                        "cycle",
+                        format!(
+                            "these rules would read each other's tags in a circle: {}",
+                            circle.join(" → ")
+                        ),
+                    )],
+                });
+            }
+        }
+        Ok((name, key, checked))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant))]
+    pub async fn create(&self, draft: RuleDraft) -> DomainResult<Rule> {
+        self.permitted()?;
+        let txn = self.db.begin().await?;
+        let (name, key, checked) = self.check(&txn, &draft, None).await?;
+        let now = Utc::now();
+        let model = rule::ActiveModel {
+            tenant_id: Set(self.tenant()),
+            name: Set(name),
+            name_key: Set(key),
+            priority: Set(draft.priority),
+            enabled: Set(draft.enabled),
+            version: Set(1),
+            condition: Set(to_json(&checked.condition)),
+            actions: Set(to_json(&checked.actions)),
+            created_by: Set(Some(self.staff.id)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .step("saving the rule")?;
+        self.audit(
+            &txn,
+            "rule.created",
+            model.id,
+            serde_json::json!({"version": 1}),
+        )
+        .await?;
+        txn.commit().await?;
+        automation::read_rule(model)
+    }
+
+    /// Changes a rule. A change of the condition or the actions makes a new version; the
+    /// customers carrying the rule's tags are evaluated again.
+    #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant, rule = %id))]
+    pub async fn update(&self, id: RuleId, patch: RulePatch) -> DomainResult<Rule> {
+        self.permitted()?;
+        let txn = self.db.begin().await?;
+        let current = self.find(&txn, id).await?;
+        let stored = automation::read_rule(current.clone())?;
+        let draft =
+            RuleDraft {
+                name: patch.name.clone().unwrap_or_else(|| current.name.clone()),
+                priority: patch.priority.unwrap_or(current.priority),
+                enabled: patch.enabled.unwrap_or(current.enabled),
+                condition: patch.condition.clone().unwrap_or_else(|| {
+                    serde_json::to_value(&stored.condition).unwrap_or(Value::Null)
+                }),
+                actions: patch.actions.clone().unwrap_or_else(|| {
+                    serde_json::to_value(&stored.actions).unwrap_or(Value::Null)
+                }),
+            };
+        let (name, key, checked) = self.check(&txn, &draft, Some(id)).await?;
+        let (condition, actions) = (to_json(&checked.condition), to_json(&checked.actions));
+        let changed = condition != current.condition || actions != current.actions;
+        let version = if changed {
+            current.version + 1
+        } else {
+            current.version
+        };
+        let mut active: rule::ActiveModel = current.into();
+        active.name = Set(name);
+        active.name_key = Set(key);
+        active.priority = Set(draft.priority);
+        active.enabled = Set(draft.enabled);
+        active.condition = Set(condition);
+        active.actions = Set(actions);
+        active.version = Set(version);
+        active.updated_at = Set(Utc::now());
+        let model = active.update(&txn).await.step("saving the rule")?;
+        self.audit(
+            &txn,
+            "rule.updated",
+            id,
+            serde_json::json!({"version": version}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.reevaluate(id).await?;
+        automation::read_rule(model)
+    }
+
+    /// Deletes a rule and takes its tags off the customers carrying them.
+    #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant, rule = %id))]
+    pub async fn delete(&self, id: RuleId) -> DomainResult<TagsRemoved> {
+        self.permitted()?;
+        let txn = self.db.begin().await?;
+        self.find(&txn, id).await?;
+        rule::Entity::delete_by_id(id).exec(&txn).await?;
+        self.audit(&txn, "rule.deleted", id, Value::Null).await?;
+        txn.commit().await?;
+        let changes = self.reevaluate(id).await?;
+        rule_state::Entity::delete_many()
+            .filter(rule_state::Column::RuleId.eq(id.0))
+            .exec(self.db)
+            .await?;
+        let mut counts: HashMap<TagId, u64> = HashMap::new();
+        for change in changes.iter().filter(|c| !c.added && c.rule_id == id) {
+            *counts.entry(change.tag_id).or_default() += 1;
+        }
+        let mut tags: Vec<TagCount> = counts
+            .into_iter()
+            .map(|(tag_id, customers)| TagCount { tag_id, customers })
+            .collect();
+        tags.sort_by_key(|t| t.tag_id);
+        Ok(TagsRemoved { tags })
+    }
+
+    /// Evaluates again every customer carrying a tag of rule `id`, or whose state says the
+    /// rule held, so that the rule's current definition (or its absence) is what they carry.
+    /// Returns the changes made.
+    async fn reevaluate(&self, id: RuleId) -> DomainResult<Vec<RuleChange>> {
+        let mut customers: Vec<CustomerId> = customer_tag::Entity::find()
+            .select_only()
+            .column(customer_tag::Column::CustomerId)
+            .filter(customer_tag::Column::TenantId.eq(self.tenant().0))
+            .filter(customer_tag::Column::RuleId.eq(id.0))
+            .filter(customer_tag::Column::Source.eq(TagSource::Rule))
+            .into_tuple()
+            .all(self.db)
+            .await?;
+        customers.extend(
+            rule_state::Entity::find()
+                .select_only()
+                .column(rule_state::Column::CustomerId)
+                .filter(rule_state::Column::RuleId.eq(id.0))
+                .filter(rule_state::Column::Holds.eq(true))
+                .into_tuple::<CustomerId>()
+                .all(self.db)
+                .await?,
+        );
+        customers.sort_unstable();
+        customers.dedup();
+        let mut changes = Vec::new();
+        for chunk in customers.chunks(REEVALUATE_CHUNK) {
+            let txn = self.db.begin().await?;
+            let now = Utc::now();
+            // Lock in primary-key order, as batches do.
+            let live: Vec<CustomerId> = customer::Entity::find()
+                .select_only()
+                .column(customer::Column::Id)
+                .filter(customer::Column::TenantId.eq(self.tenant().0))
+                .filter(customer::Column::Id.is_in(chunk.iter().map(|c| c.0)))
+                .filter(customer::Column::DeletedAt.is_null())
+                .lock_exclusive()
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            for customer in live {
+                changes.extend(automation::react(&txn, self.tenant(), customer, now).await?);
+            }
+            if !changes.is_empty() {
+                customer::Entity::update_many()
+                    .col_expr(customer::Column::UpdatedAt, Expr::value(now))
+                    .filter(customer::Column::Id.is_in(chunk.iter().map(|c| c.0)))
+                    .exec(&txn)
+                    .await?;
+                data_version::bump(&txn, self.tenant()).await?;
+            }
+            txn.commit().await?;
+        }
+        Ok(changes)
+    }
+
+    async fn audit<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        action: &str,
+        id: RuleId,
+        details: Value,
+    ) -> DomainResult<()> {
+        audit::record(
+            conn,
+            AuditEntry {
+                tenant_id: Some(self.tenant()),
+                actor: audit::Actor::Staff(self.staff.id),
+                action,
+                target_type: "rule",
+                target_id: Some(id.to_string()),
+                details: (!details.is_null()).then_some(details),
+            },
+        )
+        .await
+    }
+}
+
+/// Plain data with string keys: serializing cannot fail.
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
