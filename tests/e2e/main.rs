@@ -15,6 +15,7 @@ mod customers;
 mod hardening;
 mod jwt_attacks;
 mod openapi;
+mod rules;
 mod scan_to_record;
 mod search;
 mod simulator;

@@ -175,6 +175,20 @@ impl ApiError {
     }
 
     /// Whether the server, or something it depends on, failed (a 5xx) rather than the request.
+    /// The problem document this error answers with.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: format!("urn:scantag:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_string(),
+            request_id: current_request_id(),
+            errors: self.errors.clone(),
+            existing_id: self.existing_id,
+        }
+    }
+
     pub fn is_server_error(&self) -> bool {
         self.status.is_server_error()
     }
@@ -200,16 +214,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let problem = Problem {
-            problem_type: format!("urn:scantag:problem:{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            code: self.code.to_string(),
-            request_id: current_request_id(),
-            errors: self.errors.clone(),
-            existing_id: self.existing_id,
-        };
+        let problem = self.problem();
         let mut res = HttpResponse::build(self.status);
         res.insert_header((
             header::CONTENT_TYPE,

@@ -33,6 +33,8 @@ use crate::error::{DATABASE_RETRY_AFTER_SECS, FieldError, Problem};
         (name = "channels", description = "Capture channels (渠道码): scenes on mini-program codes, their forms, tags, owner policies and statistics"),
         (name = "capture", description = "The visitor side of a channel: the public form of a scene and the capture submission (扫码即录入)"),
         (name = "tasks", description = "Each staff member's own to-dos, such as following up a captured customer"),
+        (name = "facts", description = "What customers do: orders, follow-ups and activity events, one by one or in bulk; each runs the tenant's rules on the customer"),
+        (name = "rules", description = "Tagging rules: a condition tree over fields, tags and facts, and the actions it triggers; why a rule holds for a customer"),
         (name = "health", description = "Liveness and readiness probes")
     )
 )]
@@ -53,7 +55,13 @@ impl Modify for BearerAuth {
 
 /// Operations with a bearer token that any caller may use; every other one is for staff and
 /// refuses a visitor's token with 403 `staff_only` (the `StaffCaller` extractor).
-const ANY_CALLER: &[&str] = &["logout", "me", "submit_capture"];
+const ANY_CALLER: &[&str] = &[
+    "logout",
+    "me",
+    "submit_capture",
+    "create_event",
+    "bulk_events",
+];
 
 /// Operations without a `database_unavailable` problem: liveness never reads the database, and
 /// readiness answers its 503 with a `Readiness` body of its own.

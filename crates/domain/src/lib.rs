@@ -24,7 +24,7 @@ pub mod tasks;
 
 pub use kernel::error::{DomainError, FieldIssue};
 pub use kernel::ids::{
-    CaptureId, ChannelId, CustomFieldId, CustomerId, SessionId, StaffId, TagGroupId, TagId, TaskId,
-    TenantId, VisitorId,
+    CaptureId, ChannelId, CustomFieldId, CustomerId, EventId, FollowUpId, OrderId, RuleId,
+    SessionId, StaffId, TagGroupId, TagId, TaskId, TenantId, VisitorId,
 };
 pub use sea_orm::DatabaseConnection;

@@ -280,6 +280,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/customers/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's activity events, latest first. */
+        get: operations["customer_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/{id}/follow-ups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's follow-ups, latest first. */
+        get: operations["customer_follow_ups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/{id}/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's orders, latest first. */
+        get: operations["customer_orders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/{id}/rules/{rule_id}/evaluation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Why a rule does (or does not) hold for a customer, node by node, evaluated now. Any staff
+         *     member, for the customers they see.
+         */
+        get: operations["evaluate_rule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/customers/{id}/tag-history": {
         parameters: {
             query?: never;
@@ -331,6 +402,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record an activity event. Staff for the customers they see; a visitor (the mini-program)
+         *     for their own customer records — any other customer is a 404.
+         */
+        post: operations["create_event"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Record up to 1,000 activity events, each answered on its own. */
+        post: operations["bulk_events"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/follow-ups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Record a follow-up. Any staff member, for the customers they see; the author is the caller. */
+        post: operations["create_follow_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/follow-ups/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Record up to 1,000 follow-ups, each answered on its own. */
+        post: operations["bulk_follow_ups"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/invites": {
         parameters: {
             query?: never;
@@ -363,6 +505,106 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Record an order. Any staff member, for the customers they see. */
+        post: operations["create_order"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orders/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Record up to 1,000 orders, each answered on its own. */
+        post: operations["bulk_orders"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orders/{id}/refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark an order refunded: it no longer counts in rules. Refunding it again changes nothing. */
+        post: operations["refund_order"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's rules. Admins and managers. */
+        get: operations["list_rules"];
+        put?: never;
+        /**
+         * Create a rule. Admins and managers.
+         * @description The rule runs from now on for every customer that changes (a capture, an edit, an order, a
+         *     follow-up, an event, a tag change), inside that change.
+         */
+        post: operations["create_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One rule. Admins and managers. */
+        get: operations["get_rule"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a rule. Admins and managers. Its tags leave the customers carrying them; the
+         *     answer says how many customers lost each tag.
+         */
+        delete: operations["delete_rule"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a rule. Admins and managers.
+         * @description Disabling it takes its tags off the customers carrying them (tags another rule wants stay);
+         *     a changed condition is applied now to the customers carrying its tags, and to others as
+         *     they change.
+         */
+        patch: operations["update_rule"];
         trace?: never;
     };
     "/api/v1/staff": {
@@ -562,6 +804,72 @@ export interface components {
             /** Format: int64 */
             tag_id: number;
         };
+        /** @enum {string} */
+        AggregateKind: "count" | "sum" | "avg" | "max" | "min";
+        /**
+         * @description count, sum, avg, max or min over the customer's orders, follow-ups or events. `count`
+         *     names the facts (`orders`, `follow_ups`, `events`); the others a numeric attribute:
+         *     `orders.amount` (fen) or `events.properties.<key>` (events whose property is a number).
+         *     Orders count only when paid and amounts only in CNY, unless `where` says otherwise.
+         * @example {
+         *       "aggregate": "count",
+         *       "of": "orders",
+         *       "where": {
+         *         "product_category": [
+         *           "SaaS",
+         *           "硬件"
+         *         ]
+         *       },
+         *       "within": {
+         *         "last_days": 180
+         *       }
+         *     }
+         */
+        AggregateMetric: {
+            aggregate: components["schemas"]["AggregateKind"];
+            /** @example orders.amount */
+            of: string;
+            where?: components["schemas"]["FactFilter"] | null;
+            within?: components["schemas"]["FactWindow"] | null;
+        };
+        /**
+         * @description Holds when every child holds.
+         * @example {
+         *       "all": [
+         *         {
+         *           "field": "region",
+         *           "op": "eq",
+         *           "value": "上海"
+         *         },
+         *         {
+         *           "lacks_tag": 9
+         *         }
+         *       ]
+         *     }
+         */
+        AllNode: {
+            all: components["schemas"]["RuleCondition"][];
+        };
+        /**
+         * @description Holds when at least one child holds.
+         * @example {
+         *       "any": [
+         *         {
+         *           "field": "project_stage",
+         *           "op": "eq",
+         *           "value": "已报价"
+         *         },
+         *         {
+         *           "field": "project_stage",
+         *           "op": "eq",
+         *           "value": "方案沟通中"
+         *         }
+         *       ]
+         *     }
+         */
+        AnyNode: {
+            any: components["schemas"]["RuleCondition"][];
+        };
         /**
          * @example {
          *       "add": [
@@ -610,6 +918,87 @@ export interface components {
              * @description Tag links removed.
              */
             removed: number;
+        };
+        /**
+         * @example {
+         *       "from": "2026-01-01",
+         *       "to": "2026-06-30"
+         *     }
+         */
+        BetweenDates: {
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
+        };
+        /**
+         * @description One item's answer: `status` is what the single endpoint would have answered (201
+         *     created, 200 already recorded, 404, 409, 422); `result` on success, `error`
+         *     otherwise.
+         */
+        BulkEventItem: {
+            error?: components["schemas"]["Problem"] | null;
+            /** @description The item's position in the request. */
+            index: number;
+            result?: components["schemas"]["EventView"] | null;
+            /** Format: int32 */
+            status: number;
+        };
+        /** @description Up to 1,000 items, each recorded on its own. */
+        BulkEventsRequest: {
+            items: components["schemas"]["CreateEventRequest"][];
+        };
+        BulkEventsResponse: {
+            failed: number;
+            /** @description In the order of the request. */
+            items: components["schemas"]["BulkEventItem"][];
+            succeeded: number;
+        };
+        /**
+         * @description One item's answer: `status` is what the single endpoint would have answered (201
+         *     created, 200 already recorded, 404, 409, 422); `result` on success, `error`
+         *     otherwise.
+         */
+        BulkFollowUpItem: {
+            error?: components["schemas"]["Problem"] | null;
+            /** @description The item's position in the request. */
+            index: number;
+            result?: components["schemas"]["FollowUpView"] | null;
+            /** Format: int32 */
+            status: number;
+        };
+        /** @description Up to 1,000 items, each recorded on its own. */
+        BulkFollowUpsRequest: {
+            items: components["schemas"]["CreateFollowUpRequest"][];
+        };
+        BulkFollowUpsResponse: {
+            failed: number;
+            /** @description In the order of the request. */
+            items: components["schemas"]["BulkFollowUpItem"][];
+            succeeded: number;
+        };
+        /**
+         * @description One item's answer: `status` is what the single endpoint would have answered (201
+         *     created, 200 already recorded, 404, 409, 422); `result` on success, `error`
+         *     otherwise.
+         */
+        BulkOrderItem: {
+            error?: components["schemas"]["Problem"] | null;
+            /** @description The item's position in the request. */
+            index: number;
+            result?: components["schemas"]["OrderView"] | null;
+            /** Format: int32 */
+            status: number;
+        };
+        /** @description Up to 1,000 items, each recorded on its own. */
+        BulkOrdersRequest: {
+            items: components["schemas"]["CreateOrderRequest"][];
+        };
+        BulkOrdersResponse: {
+            failed: number;
+            /** @description In the order of the request. */
+            items: components["schemas"]["BulkOrderItem"][];
+            succeeded: number;
         };
         /**
          * @example {
@@ -744,17 +1133,48 @@ export interface components {
          *         "display_name": "王经理",
          *         "id": 12
          *       },
+         *       "rule_changes": [
+         *         {
+         *           "added": true,
+         *           "reason": "rule \"新客户\" (v1): applies to every customer",
+         *           "rule_id": 4,
+         *           "rule_name": "新客户",
+         *           "rule_version": 1,
+         *           "tag_id": 31
+         *         }
+         *       ],
          *       "tags": [
          *         {
          *           "assigned_at": "2026-11-23T02:00:00Z",
          *           "assigned_by": null,
          *           "color": "#1677FF",
+         *           "evidence": null,
          *           "group_id": 2,
          *           "group_name": "来源渠道",
          *           "name": "车展",
          *           "reason": "captured through channel 2026 上海车展展台",
+         *           "rule_id": null,
+         *           "rule_version": null,
          *           "source": "channel",
          *           "tag_id": 11
+         *         },
+         *         {
+         *           "assigned_at": "2026-11-23T02:00:00Z",
+         *           "assigned_by": null,
+         *           "color": "#52C41A",
+         *           "evidence": {
+         *             "holds": [],
+         *             "rule_id": 4,
+         *             "rule_version": 1
+         *           },
+         *           "group_id": 6,
+         *           "group_name": "生命周期",
+         *           "name": "新录入",
+         *           "reason": "rule \"新客户\" (v1): applies to every customer",
+         *           "rule_id": 4,
+         *           "rule_version": 1,
+         *           "source": "rule",
+         *           "tag_id": 31
          *         }
          *       ]
          *     }
@@ -769,7 +1189,15 @@ export interface components {
             matched_by: components["schemas"]["MatchedByView"] | null;
             outcome: components["schemas"]["OutcomeView"];
             owner: components["schemas"]["OwnerView"] | null;
-            /** @description Every tag now on the customer, with its group, colour and why it is there. */
+            /**
+             * @description What the tenant's rules changed in this capture: each tag put on (or taken off), the
+             *     rule and why.
+             */
+            rule_changes: components["schemas"]["RuleChangeView"][];
+            /**
+             * @description Every tag now on the customer, with its group, colour and why it is there (channel
+             *     tags, and the tags rules gave: `source = rule` with the rule and its reason).
+             */
             tags: components["schemas"]["CustomerTagView"][];
         };
         ChannelList: {
@@ -889,6 +1317,8 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @enum {string} */
+        ComparisonOp: "eq" | "ne" | "in" | "not_in" | "gt" | "gte" | "lt" | "lte" | "is_set" | "contains";
         ConflictView: {
             /** @description The field, as on the form (`company`, `custom_fields.budget`, …). */
             field: string;
@@ -1019,6 +1449,64 @@ export interface components {
             tag_ids?: number[];
         };
         /**
+         * @description An activity event to record.
+         * @example {
+         *       "customer_id": 1024,
+         *       "kind": "page_view",
+         *       "occurred_at": "2026-11-20T15:30:00Z",
+         *       "properties": {
+         *         "page": "/pricing"
+         *       }
+         *     }
+         */
+        CreateEventRequest: {
+            /** Format: int64 */
+            customer_id: number;
+            /**
+             * @description `visit`, `page_view`, `login`, or `custom:<name>` (letters, digits, `_`, `-`, `.`; at
+             *     most 64 characters in all).
+             * @example visit
+             */
+            kind: string;
+            /**
+             * Format: date-time
+             * @description Default now; at most 5 minutes ahead of the server's clock.
+             */
+            occurred_at?: string | null;
+            /** @description A JSON object of at most 50 properties and 4 KiB. */
+            properties?: Record<string, never>;
+        };
+        /**
+         * @description A follow-up to record.
+         * @example {
+         *       "content": "确认了预算和上线时间，下周发报价",
+         *       "customer_id": 1024,
+         *       "kind": "call",
+         *       "next_follow_up_on": "2026-11-27",
+         *       "occurred_at": "2026-11-20T07:00:00Z",
+         *       "stage": "方案沟通中"
+         *     }
+         */
+        CreateFollowUpRequest: {
+            /** @description 1 to 2,000 characters. */
+            content: string;
+            /** Format: int64 */
+            customer_id: number;
+            kind: components["schemas"]["FollowUpKindView"];
+            /** Format: date */
+            next_follow_up_on?: string | null;
+            /**
+             * Format: date-time
+             * @description Default now; at most 5 minutes ahead of the server's clock.
+             */
+            occurred_at?: string | null;
+            /**
+             * @description The project stage after this follow-up: one of the tenant's stages
+             *     (`GET /api/v1/project-stages`). The latest follow-up's stage becomes the customer's.
+             */
+            stage?: string | null;
+        };
+        /**
          * @example {
          *       "display_name": "李销售",
          *       "expires_in_hours": 72,
@@ -1035,6 +1523,82 @@ export interface components {
             expires_in_hours?: number | null;
             /** @description The role the invited person gets. */
             role: components["schemas"]["RoleView"];
+        };
+        /**
+         * @description An order to record.
+         * @example {
+         *       "amount_fen": 155000,
+         *       "currency": "CNY",
+         *       "customer_id": 1024,
+         *       "external_ref": "ERP-2026-000183",
+         *       "occurred_at": "2026-11-20T06:30:00Z",
+         *       "product_category": "SaaS",
+         *       "status": "paid"
+         *     }
+         */
+        CreateOrderRequest: {
+            /**
+             * Format: int64
+             * @description The amount in integer fen (1 元 = 100 fen), 0 to 100,000,000,000.
+             * @example 155000
+             */
+            amount_fen: number;
+            /**
+             * @description ISO 4217; CNY by default. One of CNY, HKD, MOP, TWD, USD, EUR, GBP, JPY, KRW, SGD, AUD, CAD.
+             * @example CNY
+             */
+            currency?: string | null;
+            /** Format: int64 */
+            customer_id: number;
+            /**
+             * @description The sender's own id for the order, unique in the tenant: sending the same order again
+             *     answers the first order (200); another order under a known reference is a 409.
+             */
+            external_ref?: string | null;
+            /**
+             * Format: date-time
+             * @description When the order was placed (default now); at most 5 minutes ahead of the server's clock.
+             */
+            occurred_at?: string | null;
+            product_category?: string | null;
+            status?: components["schemas"]["OrderStatusView"] | null;
+        };
+        /**
+         * @description A rule to create. The condition and the actions are checked against the tenant's fields,
+         *     tags, groups and stages; each fault comes back in `errors[]` with the JSON pointer of the
+         *     node (`/condition/all/1/value`).
+         * @example {
+         *       "actions": [
+         *         {
+         *           "tag_id": 8,
+         *           "type": "add_tag"
+         *         }
+         *       ],
+         *       "condition": {
+         *         "field": "project_stage",
+         *         "op": "in",
+         *         "value": [
+         *           "已报价",
+         *           "方案沟通中"
+         *         ]
+         *       },
+         *       "enabled": true,
+         *       "name": "高意向客户",
+         *       "priority": 50
+         *     }
+         */
+        CreateRuleRequest: {
+            /** @description 1 to 20 actions. */
+            actions: components["schemas"]["RuleActionDoc"][];
+            condition?: components["schemas"]["RuleCondition"] | null;
+            /** @description Default true. */
+            enabled?: boolean;
+            name: string;
+            /**
+             * Format: int32
+             * @description -1000 to 1000 (default 0).
+             */
+            priority?: number;
         };
         /**
          * @example {
@@ -1110,10 +1674,13 @@ export interface components {
          *       "assigned_at": "2026-11-20T03:00:00Z",
          *       "assigned_by": 12,
          *       "color": "#F5222D",
+         *       "evidence": null,
          *       "group_id": 2,
          *       "group_name": "客户价值",
          *       "name": "高价值客户",
          *       "reason": null,
+         *       "rule_id": null,
+         *       "rule_version": null,
          *       "source": "manual",
          *       "tag_id": 7
          *     }
@@ -1127,12 +1694,24 @@ export interface components {
              */
             assigned_by?: number | null;
             color: string;
+            /**
+             * @description For `source = rule`: the values that satisfied the rule when it assigned the tag
+             *     (`holds[]`: each condition node that held, with its JSON pointer, value and words).
+             */
+            evidence?: Record<string, never> | null;
             /** Format: int64 */
             group_id: number;
             group_name: string;
             name: string;
             /** @description Why an automatic source set it (e.g. the rule or channel). */
             reason?: string | null;
+            /**
+             * Format: int64
+             * @description For `source = rule`: the rule and the version that assigned it.
+             */
+            rule_id?: number | null;
+            /** Format: int32 */
+            rule_version?: number | null;
             source: components["schemas"]["TagSourceView"];
             /** Format: int64 */
             tag_id: number;
@@ -1164,10 +1743,13 @@ export interface components {
          *           "assigned_at": "2026-11-20T03:00:00Z",
          *           "assigned_by": 12,
          *           "color": "#F5222D",
+         *           "evidence": null,
          *           "group_id": 2,
          *           "group_name": "客户价值",
          *           "name": "高价值客户",
          *           "reason": null,
+         *           "rule_id": null,
+         *           "rule_version": null,
          *           "source": "manual",
          *           "tag_id": 7
          *         }
@@ -1208,6 +1790,29 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @description Whole local days since the customer's latest fact of a kind (matching `where`); with none,
+         *     days since `otherwise_since`, else no value.
+         * @example {
+         *       "days_since_last": "follow_ups",
+         *       "otherwise_since": "created_at"
+         *     }
+         */
+        DaysSinceLastMetric: {
+            days_since_last: components["schemas"]["FactKindName"];
+            otherwise_since?: string | null;
+            where?: components["schemas"]["FactFilter"] | null;
+        };
+        /**
+         * @description Whole days since a date field (`created_at`, `last_follow_up_at`, a date custom field …),
+         *     counted in local days of the tenant's timezone: a visit at 23:30 belongs to that day.
+         * @example {
+         *       "days_since": "last_active_at"
+         *     }
+         */
+        DaysSinceMetric: {
+            days_since: string;
+        };
         /** @description Status of one dependency. */
         Dependency: {
             /** @description Which implementation is in use (`sqlite`, `mysql`, `redis`, `memory`). */
@@ -1217,6 +1822,68 @@ export interface components {
         };
         /** @enum {string} */
         DimensionView: "basic" | "behaviour" | "value" | "lifecycle" | "custom";
+        EventList: {
+            /** @description Latest `occurred_at` first. */
+            items: components["schemas"]["EventView"][];
+            next_cursor?: string | null;
+        };
+        /**
+         * @example {
+         *       "created_at": "2026-11-20T15:30:01Z",
+         *       "customer_id": 1024,
+         *       "id": 3001,
+         *       "kind": "page_view",
+         *       "occurred_at": "2026-11-20T15:30:00Z",
+         *       "properties": {
+         *         "page": "/pricing"
+         *       },
+         *       "rule_changes": [],
+         *       "sent_by": null
+         *     }
+         */
+        EventView: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            customer_id: number;
+            /** Format: int64 */
+            id: number;
+            kind: string;
+            /** Format: date-time */
+            occurred_at: string;
+            properties: Record<string, never>;
+            /** @description The tags the rules changed on the customer because of this request. */
+            rule_changes: components["schemas"]["RuleChangeView"][];
+            /**
+             * Format: int64
+             * @description The staff member who sent it; `null` when the visitor's mini-program did.
+             */
+            sent_by?: number | null;
+        };
+        /**
+         * @description Which facts count by their attributes. Orders: `status` (`paid` by default, `refunded`,
+         *     `any`), `product_category`, `currency`. Follow-ups: `kind`, `stage`. Events: `kind`.
+         * @example {
+         *       "product_category": "SaaS",
+         *       "status": "paid"
+         *     }
+         */
+        FactFilter: {
+            currency?: string | null;
+            /** @description A kind or a list of kinds. */
+            kind: Record<string, never>;
+            product_category: Record<string, never>;
+            stage: Record<string, never>;
+            status?: string | null;
+        };
+        /** @enum {string} */
+        FactKindName: "orders" | "follow_ups" | "events";
+        /**
+         * @description Which facts count by time: a rolling window of the last `last_days` days (1–3650; a fact
+         *     leaves it exactly that many 24-hour days after it occurred), or the local dates from
+         *     `from` to `to`, both included, in the tenant's timezone.
+         */
+        FactWindow: components["schemas"]["LastDays"] | components["schemas"]["BetweenDates"];
         /**
          * @description A problem with one field of the request.
          * @example {
@@ -1232,6 +1899,34 @@ export interface components {
             field: string;
             /** @description Human-readable explanation. */
             message: string;
+        };
+        /**
+         * @description Compares a field of the customer. Fields: `name`, `company`, `industry`, `region` (text:
+         *     eq, ne, in, not_in, is_set); `project_stage` (one of the tenant's stages, same operators);
+         *     `phone` (is_set); `owner_id`, `source_channel_id` (numbers: eq, ne, in, not_in, gt, gte,
+         *     lt, lte, is_set); `created_at`, `updated_at`, `last_order_at`, `last_follow_up_at`,
+         *     `last_active_at` (times: eq, ne, gt, gte, lt, lte with an RFC 3339 time or a date meaning
+         *     its local midnight, is_set); and `custom_fields.<key>` by the field's type (number, date,
+         *     text and single_select as above with values among the options, multi_select: contains,
+         *     is_set). An unset field satisfies only `ne`, `not_in` and `is_set: false`.
+         * @example {
+         *       "field": "project_stage",
+         *       "op": "in",
+         *       "value": [
+         *         "已报价",
+         *         "方案沟通中"
+         *       ]
+         *     }
+         */
+        FieldNode: {
+            /** @example project_stage */
+            field: string;
+            op: components["schemas"]["ComparisonOp"];
+            /**
+             * @description A value of the field's type; a list for `in` / `not_in` (1–100 values); for `is_set`,
+             *     `true` (the default) or `false`.
+             */
+            value: Record<string, never>;
         };
         /** @enum {string} */
         FieldTypeView: "text" | "number" | "date" | "single_select" | "multi_select";
@@ -1273,6 +1968,46 @@ export interface components {
             /** Format: date-time */
             updated_to?: string | null;
         };
+        /** @enum {string} */
+        FollowUpKindView: "call" | "visit" | "wechat" | "meeting" | "other";
+        FollowUpList: {
+            /** @description Latest `occurred_at` first. */
+            items: components["schemas"]["FollowUpView"][];
+            next_cursor?: string | null;
+        };
+        /**
+         * @example {
+         *       "author_id": 12,
+         *       "content": "确认了预算和上线时间，下周发报价",
+         *       "created_at": "2026-11-20T07:01:00Z",
+         *       "customer_id": 1024,
+         *       "id": 77,
+         *       "kind": "call",
+         *       "next_follow_up_on": "2026-11-27",
+         *       "occurred_at": "2026-11-20T07:00:00Z",
+         *       "rule_changes": [],
+         *       "stage": "方案沟通中"
+         *     }
+         */
+        FollowUpView: {
+            /** Format: int64 */
+            author_id?: number | null;
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            customer_id: number;
+            /** Format: int64 */
+            id: number;
+            kind: components["schemas"]["FollowUpKindView"];
+            /** Format: date */
+            next_follow_up_on?: string | null;
+            /** Format: date-time */
+            occurred_at: string;
+            /** @description The tags the rules changed on the customer because of this request. */
+            rule_changes: components["schemas"]["RuleChangeView"][];
+            stage?: string | null;
+        };
         FormFieldDisplay: {
             /**
              * @description The key to submit the value under: a top-level field, or `custom_fields.<key>` for a
@@ -1312,6 +2047,33 @@ export interface components {
          */
         FormFieldType: "text" | "phone" | "number" | "date" | "single_select" | "multi_select";
         /**
+         * @description Holds when the customer carries any tag of the group.
+         * @example {
+         *       "has_tag_in": 2
+         *     }
+         */
+        HasTagInNode: {
+            /**
+             * Format: int64
+             * @description A tag group id of the tenant.
+             */
+            has_tag_in: number;
+        };
+        /**
+         * @description Holds when the customer carries the tag (as set by anyone, or by a rule that runs
+         *     earlier: rules reading a tag run after the rules that set it).
+         * @example {
+         *       "has_tag": 7
+         *     }
+         */
+        HasTagNode: {
+            /**
+             * Format: int64
+             * @description A tag id of the tenant.
+             */
+            has_tag: number;
+        };
+        /**
          * @example {
          *       "status": "ok"
          *     }
@@ -1341,6 +2103,25 @@ export interface components {
             role: components["schemas"]["RoleView"];
             /** Format: int64 */
             tenant_id: number;
+        };
+        /**
+         * @description Holds when the customer does not carry the tag.
+         * @example {
+         *       "lacks_tag": 7
+         *     }
+         */
+        LacksTagNode: {
+            /** Format: int64 */
+            lacks_tag: number;
+        };
+        /**
+         * @example {
+         *       "last_days": 180
+         *     }
+         */
+        LastDays: {
+            /** Format: int32 */
+            last_days: number;
         };
         /**
          * @example {
@@ -1382,6 +2163,116 @@ export interface components {
         MeResponse: {
             principal: components["schemas"]["PrincipalView"];
             tenant?: components["schemas"]["TenantView"] | null;
+        };
+        /**
+         * @description Compares a metric with a number (amounts are in fen).
+         * @example {
+         *       "metric": {
+         *         "aggregate": "sum",
+         *         "of": "orders.amount",
+         *         "within": {
+         *           "last_days": 180
+         *         }
+         *       },
+         *       "op": "gt",
+         *       "value": 500000
+         *     }
+         */
+        MetricNode: {
+            metric: components["schemas"]["RuleMetric"];
+            /**
+             * @description eq, ne, gt, gte, lt, lte, or is_set (whether the metric has a value: an average of no
+             *     fact, days since a date never set have none).
+             */
+            op: components["schemas"]["ComparisonOp"];
+            /**
+             * Format: double
+             * @example 500000
+             */
+            value: number;
+        };
+        /**
+         * @description One node of the condition as evaluated.
+         * @example {
+         *       "holds": true,
+         *       "node": "metric",
+         *       "path": "/all/0",
+         *       "text": "sum of orders.amount (paid, CNY) in the last 180 days = 6,200.00 元 > 5,000.00 元",
+         *       "value": 620000
+         *     }
+         */
+        NodeView: {
+            holds: boolean;
+            /** @description all, any, not, has_tag, lacks_tag, has_tag_in, field or metric. */
+            node: string;
+            /** @description The node's JSON pointer within the condition (`""` is the root). */
+            path: string;
+            text: string;
+            /**
+             * @description What the node measured: the field's value, the metric's number (amounts in fen), whether
+             *     the tag is there; `null` for all / any / not.
+             */
+            value: Record<string, never>;
+        };
+        /**
+         * @description Holds when the child does not.
+         * @example {
+         *       "not": {
+         *         "field": "owner_id",
+         *         "op": "is_set"
+         *       }
+         *     }
+         */
+        NotNode: {
+            not: components["schemas"]["RuleCondition"];
+        };
+        OrderList: {
+            /** @description Latest `occurred_at` first. */
+            items: components["schemas"]["OrderView"][];
+            next_cursor?: string | null;
+        };
+        /** @enum {string} */
+        OrderStatusView: "paid" | "refunded";
+        /**
+         * @example {
+         *       "amount_fen": 155000,
+         *       "created_at": "2026-11-20T06:31:02Z",
+         *       "created_by": 12,
+         *       "currency": "CNY",
+         *       "customer_id": 1024,
+         *       "external_ref": "ERP-2026-000183",
+         *       "id": 501,
+         *       "occurred_at": "2026-11-20T06:30:00Z",
+         *       "product_category": "SaaS",
+         *       "rule_changes": [],
+         *       "status": "paid"
+         *     }
+         */
+        OrderView: {
+            /** Format: int64 */
+            amount_fen: number;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description The staff member (or API key holder) who recorded it.
+             */
+            created_by?: number | null;
+            currency: string;
+            /** Format: int64 */
+            customer_id: number;
+            external_ref?: string | null;
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            occurred_at: string;
+            product_category?: string | null;
+            /**
+             * @description The tags the rules changed on the customer because of this request (empty in listings
+             *     and for a re-sent order).
+             */
+            rule_changes: components["schemas"]["RuleChangeView"][];
+            status: components["schemas"]["OrderStatusView"];
         };
         /** @enum {string} */
         OutcomeView: "created" | "merged";
@@ -1517,6 +2408,240 @@ export interface components {
          */
         RoleView: "admin" | "manager" | "sales";
         /**
+         * @description What a rule does. `add_tag` and `set_tier` are level-triggered (the tag is on the
+         *     customer exactly while the condition holds); `create_task` is edge-triggered (once each
+         *     time the condition turns true).
+         */
+        RuleActionDoc: {
+            /** Format: int64 */
+            tag_id: number;
+            /** @enum {string} */
+            type: "add_tag";
+        } | {
+            score: components["schemas"]["RuleMetric"];
+            tiers: components["schemas"]["TierDoc"][];
+            /** @enum {string} */
+            type: "set_tier";
+        } | {
+            assignee: Record<string, never>;
+            /** Format: int32 */
+            due_in_days?: number | null;
+            title: string;
+            /** @enum {string} */
+            type: "create_task";
+        };
+        /**
+         * @description A tag a rule put on (or took off) a customer in this request, and why.
+         * @example {
+         *       "added": true,
+         *       "reason": "rule \"高价值客户\" (v2): sum of orders.amount (paid, CNY) in the last 180 days = 6,200.00 元 > 5,000.00 元; count of orders (paid) in the last 180 days = 4 > 3",
+         *       "rule_id": 3,
+         *       "rule_name": "高价值客户",
+         *       "rule_version": 2,
+         *       "tag_id": 7
+         *     }
+         */
+        RuleChangeView: {
+            /** @description True when the tag was put on, false when it was taken off. */
+            added: boolean;
+            reason: string;
+            /** Format: int64 */
+            rule_id: number;
+            rule_name: string;
+            /** Format: int32 */
+            rule_version: number;
+            /** Format: int64 */
+            tag_id: number;
+        };
+        /**
+         * @description A node of a rule's condition. Each kind is told apart by its key: `all`, `any`, `not`,
+         *     `has_tag`, `lacks_tag`, `has_tag_in`, `field` or `metric`. At most 20 levels and 200
+         *     nodes (metrics included).
+         */
+        RuleCondition: components["schemas"]["AllNode"] | components["schemas"]["AnyNode"] | components["schemas"]["NotNode"] | components["schemas"]["HasTagNode"] | components["schemas"]["LacksTagNode"] | components["schemas"]["HasTagInNode"] | components["schemas"]["FieldNode"] | components["schemas"]["MetricNode"];
+        /**
+         * @description A rule evaluated now for one customer: why it does, or does not, hold.
+         * @example {
+         *       "carries": [],
+         *       "held_before": false,
+         *       "holds": false,
+         *       "next_change_at": "2027-03-02T08:00:00Z",
+         *       "nodes": [
+         *         {
+         *           "holds": false,
+         *           "node": "all",
+         *           "path": "",
+         *           "text": "all of 2 (1 met)",
+         *           "value": null
+         *         },
+         *         {
+         *           "holds": true,
+         *           "node": "metric",
+         *           "path": "/all/0",
+         *           "text": "sum of orders.amount (paid, CNY) in the last 180 days = 6,200.00 元 > 5,000.00 元",
+         *           "value": 620000
+         *         },
+         *         {
+         *           "holds": false,
+         *           "node": "metric",
+         *           "path": "/all/1",
+         *           "text": "count of orders (paid) in the last 180 days = 3 > 3",
+         *           "value": 3
+         *         }
+         *       ],
+         *       "rule_id": 3,
+         *       "rule_version": 2,
+         *       "vetoed": [],
+         *       "would_tag": []
+         *     }
+         */
+        RuleEvaluationView: {
+            /** @description The rule's tags the customer carries. */
+            carries: number[];
+            /** @description The rule's verdict when the customer was last evaluated; `null` if never. */
+            held_before?: boolean | null;
+            holds: boolean;
+            /**
+             * Format: date-time
+             * @description When the verdict can next change with no new fact (a fact leaving a window, a "days
+             *     since" crossing its threshold at a local midnight); `null` for never.
+             */
+            next_change_at?: string | null;
+            /**
+             * @description Every node of the condition, the root first, with its value and verdict; empty for a
+             *     rule that applies to every customer.
+             */
+            nodes: components["schemas"]["NodeView"][];
+            /** Format: int64 */
+            rule_id: number;
+            /** Format: int32 */
+            rule_version: number;
+            /**
+             * @description The rule's tags a person took off this customer: the rule does not put them back while
+             *     it keeps holding.
+             */
+            vetoed: number[];
+            /** @description The tags the rule gives the customer now. */
+            would_tag: number[];
+        };
+        RuleList: {
+            /** @description Highest priority first. */
+            items: components["schemas"]["RuleView"][];
+        };
+        /** @description A number measured on the customer at evaluation time. */
+        RuleMetric: components["schemas"]["AggregateMetric"] | components["schemas"]["DaysSinceMetric"] | components["schemas"]["DaysSinceLastMetric"] | components["schemas"]["ScoreMetric"];
+        /**
+         * @description A tagging rule.
+         * @example {
+         *       "actions": [
+         *         {
+         *           "tag_id": 7,
+         *           "type": "add_tag"
+         *         }
+         *       ],
+         *       "condition": {
+         *         "all": [
+         *           {
+         *             "metric": {
+         *               "aggregate": "sum",
+         *               "of": "orders.amount",
+         *               "within": {
+         *                 "last_days": 180
+         *               }
+         *             },
+         *             "op": "gt",
+         *             "value": 500000
+         *           },
+         *           {
+         *             "metric": {
+         *               "aggregate": "count",
+         *               "of": "orders",
+         *               "within": {
+         *                 "last_days": 180
+         *               }
+         *             },
+         *             "op": "gt",
+         *             "value": 3
+         *           }
+         *         ]
+         *       },
+         *       "created_at": "2026-11-01T08:00:00Z",
+         *       "enabled": true,
+         *       "id": 3,
+         *       "name": "高价值客户",
+         *       "priority": 100,
+         *       "updated_at": "2026-11-20T03:00:00Z",
+         *       "version": 2
+         *     }
+         */
+        RuleView: {
+            actions: components["schemas"]["RuleActionDoc"][];
+            condition: components["schemas"]["RuleCondition"] | null;
+            /** Format: date-time */
+            created_at: string;
+            enabled: boolean;
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /**
+             * Format: int32
+             * @description Higher runs first, and wins an exclusive group against a lower one.
+             */
+            priority: number;
+            /** Format: date-time */
+            updated_at: string;
+            /**
+             * Format: int32
+             * @description 1 for a new rule; grows by one with each change of the condition or the actions.
+             */
+            version: number;
+        };
+        /**
+         * @description A weighted sum of metrics (1–20 terms); a metric without a value counts 0.
+         * @example {
+         *       "score": [
+         *         {
+         *           "metric": {
+         *             "aggregate": "count",
+         *             "of": "orders",
+         *             "within": {
+         *               "last_days": 365
+         *             }
+         *           },
+         *           "weight": 10
+         *         },
+         *         {
+         *           "metric": {
+         *             "aggregate": "count",
+         *             "of": "follow_ups",
+         *             "within": {
+         *               "last_days": 90
+         *             }
+         *           },
+         *           "weight": 2
+         *         },
+         *         {
+         *           "metric": {
+         *             "aggregate": "avg",
+         *             "of": "events.properties.rating",
+         *             "where": {
+         *               "kind": "custom:feedback"
+         *             }
+         *           },
+         *           "weight": 5
+         *         }
+         *       ]
+         *     }
+         */
+        ScoreMetric: {
+            score: components["schemas"]["ScoreTerm"][];
+        };
+        ScoreTerm: {
+            metric: components["schemas"]["RuleMetric"];
+            /** Format: double */
+            weight: number;
+        };
+        /**
          * @description A filter plus paging, all in one flat object.
          * @example {
          *       "all_of": [
@@ -1574,6 +2699,12 @@ export interface components {
             last_login_at?: string | null;
             role: components["schemas"]["RoleView"];
         };
+        TagCountView: {
+            /** Format: int64 */
+            customers: number;
+            /** Format: int64 */
+            tag_id: number;
+        };
         TagGroupList: {
             items: components["schemas"]["TagGroupView"][];
         };
@@ -1621,6 +2752,9 @@ export interface components {
          *       "created_at": "2026-11-20T03:00:00Z",
          *       "id": 88,
          *       "note": "展会现场确认预算",
+         *       "reason": null,
+         *       "rule_id": null,
+         *       "rule_version": null,
          *       "source": "manual",
          *       "tag_id": 7,
          *       "tag_name": "高价值客户"
@@ -1636,6 +2770,18 @@ export interface components {
             /** Format: int64 */
             id: number;
             note?: string | null;
+            /**
+             * @description Why an automatic source made the change (for a rule: its name, version and the values
+             *     that satisfied it, or that it no longer holds).
+             */
+            reason?: string | null;
+            /**
+             * Format: int64
+             * @description For `source = rule`: the rule and its version.
+             */
+            rule_id?: number | null;
+            /** Format: int32 */
+            rule_version?: number | null;
             source: components["schemas"]["TagSourceView"];
             /** Format: int64 */
             tag_id: number;
@@ -1687,8 +2833,22 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @description How many customers lost each of the rule's tags.
+         * @example {
+         *       "tags": [
+         *         {
+         *           "customers": 412,
+         *           "tag_id": 7
+         *         }
+         *       ]
+         *     }
+         */
+        TagsRemovedView: {
+            tags: components["schemas"]["TagCountView"][];
+        };
         /** @enum {string} */
-        TaskKindView: "new_customer" | "repeat_visit";
+        TaskKindView: "new_customer" | "repeat_visit" | "rule";
         TaskPage: {
             items: components["schemas"]["TaskView"][];
             /** @description Pass as `cursor` for the next page; `null` on the last one. */
@@ -1702,10 +2862,12 @@ export interface components {
          *       "completed_at": null,
          *       "created_at": "2026-11-23T02:00:00Z",
          *       "customer_id": 1024,
+         *       "due_at": null,
          *       "id": 9,
          *       "kind": "new_customer",
          *       "last_visit_at": "2026-11-23T09:30:00Z",
          *       "notified": true,
+         *       "rule_id": null,
          *       "status": "open",
          *       "title": "New customer from 2026 上海车展展台",
          *       "visits": 3
@@ -1720,6 +2882,11 @@ export interface components {
             created_at: string;
             /** Format: int64 */
             customer_id?: number | null;
+            /**
+             * Format: date-time
+             * @description When the task should be done (rule tasks with `due_in_days`).
+             */
+            due_at?: string | null;
             /** Format: int64 */
             id: number;
             kind: components["schemas"]["TaskKindView"];
@@ -1730,6 +2897,11 @@ export interface components {
             last_visit_at?: string | null;
             /** @description Whether the WeChat subscribe message about the task was delivered to WeChat. */
             notified: boolean;
+            /**
+             * Format: int64
+             * @description The rule that raised the task, for `kind = rule`.
+             */
+            rule_id?: number | null;
             status: components["schemas"]["TaskStatusView"];
             title: string;
             /**
@@ -1753,6 +2925,12 @@ export interface components {
             id: number;
             name: string;
             timezone: string;
+        };
+        TierDoc: {
+            /** Format: double */
+            min: number;
+            /** Format: int64 */
+            tag_id: number;
         };
         /**
          * @example {
@@ -1838,6 +3016,20 @@ export interface components {
             phone?: string | null;
             project_stage?: string | null;
             region?: string | null;
+        };
+        /**
+         * @description Changes to a rule; parts not given stay. A new condition or new actions make a new version.
+         * @example {
+         *       "enabled": false
+         *     }
+         */
+        UpdateRuleRequest: {
+            actions?: components["schemas"]["RuleActionDoc"][] | null;
+            condition?: components["schemas"]["RuleCondition"] | null;
+            enabled?: boolean | null;
+            name?: string | null;
+            /** Format: int32 */
+            priority?: number | null;
         };
         /**
          * @example {
@@ -2711,6 +3903,168 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    customer_events: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Customer id
+                 * @example 1024
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such customer visible to the caller */
+            404: components["responses"]["NotFound"];
+            /** @description Invalid limit or cursor */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    customer_follow_ups: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Customer id
+                 * @example 1024
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of follow-ups */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowUpList"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such customer visible to the caller */
+            404: components["responses"]["NotFound"];
+            /** @description Invalid limit or cursor */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    customer_orders: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Customer id
+                 * @example 1024
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of orders */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderList"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such customer visible to the caller */
+            404: components["responses"]["NotFound"];
+            /** @description Invalid limit or cursor */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    evaluate_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Customer id
+                 * @example 1024
+                 */
+                id: number;
+                /**
+                 * @description Rule id
+                 * @example 3
+                 */
+                rule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule evaluated now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleEvaluationView"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such customer visible to the caller, or no such rule */
+            404: components["responses"]["NotFound"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     tag_history: {
         parameters: {
             query?: {
@@ -2840,6 +4194,158 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    create_event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEventRequest"];
+            };
+        };
+        responses: {
+            /** @description The event, with the tags the rules changed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description No such customer visible to (or, for a visitor, belonging to) the caller */
+            404: components["responses"]["NotFound"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Invalid fields (an unknown kind, properties over 4 KiB …) */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    bulk_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkEventsRequest"];
+            };
+        };
+        responses: {
+            /** @description Each item's answer, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkEventsResponse"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Not a list of 1 to 1,000 well-formed events */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_follow_up: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateFollowUpRequest"];
+            };
+        };
+        responses: {
+            /** @description The follow-up, with the tags the rules changed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowUpView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such customer visible to the caller */
+            404: components["responses"]["NotFound"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Invalid fields (an unknown stage, a future `occurred_at` …) */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    bulk_follow_ups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkFollowUpsRequest"];
+            };
+        };
+        responses: {
+            /** @description Each item's answer, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkFollowUpsResponse"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Not a list of 1 to 1,000 well-formed follow-ups */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     create_invite: {
         parameters: {
             query?: never;
@@ -2898,6 +4404,311 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked access token (`unauthenticated`, `invalid_token`, `token_expired`, `session_revoked`) */
             401: components["responses"]["Unauthorized"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_order: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateOrderRequest"];
+            };
+        };
+        responses: {
+            /** @description This order was already recorded under its `external_ref`: the first answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderView"];
+                };
+            };
+            /** @description The order, with the tags the rules changed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such customer visible to the caller */
+            404: components["responses"]["NotFound"];
+            /** @description Another order has this `external_ref` (`external_ref_conflict`, with `existing_id`) */
+            409: components["responses"]["Conflict"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Invalid fields: a negative or fractional amount, an unknown currency, an `occurred_at` in the future … */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    bulk_orders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkOrdersRequest"];
+            };
+        };
+        responses: {
+            /** @description Each item's answer, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOrdersResponse"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Not a list of 1 to 1,000 well-formed orders */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    refund_order: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Order id
+                 * @example 501
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order, refunded, with the tags the rules changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderView"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such order of a customer visible to the caller */
+            404: components["responses"]["NotFound"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every rule, highest priority first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleList"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRuleRequest"];
+            };
+        };
+        responses: {
+            /** @description The new rule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description Another rule has this name (`rule_name_taken`) */
+            409: components["responses"]["Conflict"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Faults in the rule, each at its JSON pointer (`validation_failed`), or rules that would read each other's tags in a circle (`rule_cycle`, naming them) */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Rule id
+                 * @example 3
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such rule in the tenant */
+            404: components["responses"]["NotFound"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Rule id
+                 * @example 3
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule is gone; the tags it took off */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagsRemovedView"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such rule in the tenant */
+            404: components["responses"]["NotFound"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    update_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Rule id
+                 * @example 3
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRuleRequest"];
+            };
+        };
+        responses: {
+            /** @description The rule as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such rule in the tenant */
+            404: components["responses"]["NotFound"];
+            /** @description Another rule has this name (`rule_name_taken`) */
+            409: components["responses"]["Conflict"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Faults in the rule (`validation_failed`) or a circle of rules (`rule_cycle`) */
+            422: components["responses"]["ValidationFailed"];
             /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: components["responses"]["ServiceUnavailable"];
         };

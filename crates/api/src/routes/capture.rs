@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use super::rules::RuleChangeView;
 use crate::app;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, StaffCaller, ValidJson, ValidQuery};
@@ -257,7 +258,14 @@ pub struct OwnerView {
     "owner": {"id": 12, "display_name": "王经理"},
     "tags": [{"tag_id": 11, "name": "车展", "color": "#1677FF", "group_id": 2, "group_name": "来源渠道",
               "source": "channel", "reason": "captured through channel 2026 上海车展展台",
-              "assigned_by": null, "assigned_at": "2026-11-23T02:00:00Z"}],
+              "assigned_by": null, "assigned_at": "2026-11-23T02:00:00Z",
+              "rule_id": null, "rule_version": null, "evidence": null},
+             {"tag_id": 31, "name": "新录入", "color": "#52C41A", "group_id": 6, "group_name": "生命周期",
+              "source": "rule", "reason": "rule \"新客户\" (v1): applies to every customer",
+              "assigned_by": null, "assigned_at": "2026-11-23T02:00:00Z",
+              "rule_id": 4, "rule_version": 1, "evidence": {"rule_id": 4, "rule_version": 1, "holds": []}}],
+    "rule_changes": [{"tag_id": 31, "added": true, "rule_id": 4, "rule_name": "新客户", "rule_version": 1,
+                      "reason": "rule \"新客户\" (v1): applies to every customer"}],
     "captured_at": "2026-11-23T02:00:00Z"
 }))]
 pub struct CaptureResultView {
@@ -271,8 +279,12 @@ pub struct CaptureResultView {
     /// The customer's owner; `null` while the customer waits in the unassigned pool.
     #[schema(required = true)]
     pub owner: Option<OwnerView>,
-    /// Every tag now on the customer, with its group, colour and why it is there.
+    /// Every tag now on the customer, with its group, colour and why it is there (channel
+    /// tags, and the tags rules gave: `source = rule` with the rule and its reason).
     pub tags: Vec<CustomerTagView>,
+    /// What the tenant's rules changed in this capture: each tag put on (or taken off), the
+    /// rule and why.
+    pub rule_changes: Vec<RuleChangeView>,
     pub captured_at: DateTime<Utc>,
 }
 
@@ -288,6 +300,7 @@ impl From<CaptureResult> for CaptureResultView {
                 display_name: o.display_name,
             }),
             tags: r.tags.into_iter().map(Into::into).collect(),
+            rule_changes: r.rule_changes.into_iter().map(Into::into).collect(),
             captured_at: r.captured_at,
         }
     }

@@ -8,7 +8,9 @@ pub mod capture;
 pub mod channels;
 pub mod custom_fields;
 pub mod customers;
+pub mod facts;
 pub mod health;
+pub mod rules;
 pub mod staff;
 pub mod tags;
 pub mod tasks;
@@ -54,6 +56,22 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(capture::capture_form)
                 .service(capture::submit_capture)
                 .service(tasks::list_tasks)
-                .service(tasks::complete_task),
+                .service(tasks::complete_task)
+                .service(rules::create_rule)
+                .service(rules::list_rules)
+                .service(rules::get_rule)
+                .service(rules::update_rule)
+                .service(rules::delete_rule)
+                .service(rules::evaluate_rule)
+                .service(facts::create_order)
+                .service(facts::bulk_orders)
+                .service(facts::refund_order)
+                .service(facts::customer_orders)
+                .service(facts::create_follow_up)
+                .service(facts::bulk_follow_ups)
+                .service(facts::customer_follow_ups)
+                .service(facts::create_event)
+                .service(facts::bulk_events)
+                .service(facts::customer_events),
         );
 }

@@ -83,11 +83,13 @@ fn thresholds_are_strict_and_refunds_do_not_count() {
     let now = at(2026, 12, 1, 4, 0);
     let c = high_value();
     let tags = Tags(HashSet::new());
-    let mut facts = CustomerFacts::default();
     // Exactly 5,000.00 元 over 4 orders: not more than 5,000.
-    facts.orders = (0..4)
-        .map(|i| order(now - Duration::days(i), 125_000))
-        .collect();
+    let mut facts = CustomerFacts {
+        orders: (0..4)
+            .map(|i| order(now - Duration::days(i), 125_000))
+            .collect(),
+        ..Default::default()
+    };
     assert!(!eval::evaluate(Some(&c), &facts, &tags, &clock(now)).holds);
     facts.orders[0].amount_fen += 1;
     let e = eval::evaluate(Some(&c), &facts, &tags, &clock(now));

@@ -696,19 +696,15 @@ impl Walker<'_> {
         for (key, value) in object {
             let path = format!("{at}/{}", escape(key));
             match key.as_str() {
-                "status" => {
-                    if !matches!(value.as_str(), Some("paid" | "refunded" | "any")) {
-                        self.issue(&path, "type", "paid, refunded or any");
-                    }
+                "status" if !matches!(value.as_str(), Some("paid" | "refunded" | "any")) => {
+                    self.issue(&path, "type", "paid, refunded or any");
                 }
-                "currency" => {
-                    if !value.as_str().is_some_and(|c| CURRENCIES.contains(&c)) {
-                        self.issue(
-                            &path,
-                            "unknown_currency",
-                            format!("one of {}", CURRENCIES.join(", ")),
-                        );
-                    }
+                "currency" if !value.as_str().is_some_and(|c| CURRENCIES.contains(&c)) => {
+                    self.issue(
+                        &path,
+                        "unknown_currency",
+                        format!("one of {}", CURRENCIES.join(", ")),
+                    );
                 }
                 "product_category" | "kind" | "stage" => {
                     let values: Vec<(String, &Value)> = match value {
@@ -832,14 +828,14 @@ impl Walker<'_> {
                             format!("1 to {TITLE_MAX} characters"),
                         ),
                     }
-                    if let Some(days) = object.get("due_in_days") {
-                        if !days.as_u64().is_some_and(|d| d <= MAX_WINDOW_DAYS) {
-                            self.issue(
-                                &format!("{at}/due_in_days"),
-                                "range",
-                                format!("0 to {MAX_WINDOW_DAYS} days"),
-                            );
-                        }
+                    if let Some(days) = object.get("due_in_days")
+                        && days.as_u64().is_none_or(|d| d > MAX_WINDOW_DAYS)
+                    {
+                        self.issue(
+                            &format!("{at}/due_in_days"),
+                            "range",
+                            format!("0 to {MAX_WINDOW_DAYS} days"),
+                        );
                     }
                 }
                 _ => self.issue(

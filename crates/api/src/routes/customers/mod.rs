@@ -66,7 +66,8 @@ impl From<TagSource> for TagSourceView {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "tag_id": 7, "name": "高价值客户", "color": "#F5222D", "group_id": 2, "group_name": "客户价值",
-    "source": "manual", "reason": null, "assigned_by": 12, "assigned_at": "2026-11-20T03:00:00Z"
+    "source": "manual", "reason": null, "assigned_by": 12, "assigned_at": "2026-11-20T03:00:00Z",
+    "rule_id": null, "rule_version": null, "evidence": null
 }))]
 pub struct CustomerTagView {
     pub tag_id: i64,
@@ -80,6 +81,13 @@ pub struct CustomerTagView {
     /// The staff member who set it, if a person did.
     pub assigned_by: Option<i64>,
     pub assigned_at: DateTime<Utc>,
+    /// For `source = rule`: the rule and the version that assigned it.
+    pub rule_id: Option<i64>,
+    pub rule_version: Option<i32>,
+    /// For `source = rule`: the values that satisfied the rule when it assigned the tag
+    /// (`holds[]`: each condition node that held, with its JSON pointer, value and words).
+    #[schema(value_type = Option<Object>)]
+    pub evidence: Option<Value>,
 }
 
 impl From<CustomerTag> for CustomerTagView {
@@ -94,6 +102,9 @@ impl From<CustomerTag> for CustomerTagView {
             reason: t.reason,
             assigned_by: t.assigned_by.map(|s| s.0),
             assigned_at: t.assigned_at,
+            rule_id: t.rule_id.map(|r| r.0),
+            rule_version: t.rule_version,
+            evidence: t.evidence,
         }
     }
 }
@@ -104,7 +115,8 @@ impl From<CustomerTag> for CustomerTagView {
     "region": "上海", "owner_id": 12, "source_channel_id": null, "project_stage": "方案沟通中",
     "custom_fields": {"company_size": "51-500"},
     "tags": [{"tag_id": 7, "name": "高价值客户", "color": "#F5222D", "group_id": 2, "group_name": "客户价值",
-              "source": "manual", "reason": null, "assigned_by": 12, "assigned_at": "2026-11-20T03:00:00Z"}],
+              "source": "manual", "reason": null, "assigned_by": 12, "assigned_at": "2026-11-20T03:00:00Z",
+              "rule_id": null, "rule_version": null, "evidence": null}],
     "created_at": "2026-11-01T08:00:00Z", "updated_at": "2026-11-20T03:00:00Z",
     "last_active_at": null, "last_follow_up_at": null, "last_order_at": null
 }))]
@@ -293,7 +305,8 @@ pub struct RemoveTagQuery {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 88, "tag_id": 7, "tag_name": "高价值客户", "action": "add", "source": "manual",
-    "actor_id": 12, "note": "展会现场确认预算", "created_at": "2026-11-20T03:00:00Z"
+    "actor_id": 12, "note": "展会现场确认预算", "reason": null, "rule_id": null, "rule_version": null,
+    "created_at": "2026-11-20T03:00:00Z"
 }))]
 pub struct TagHistoryView {
     pub id: i64,
@@ -304,6 +317,12 @@ pub struct TagHistoryView {
     pub source: TagSourceView,
     pub actor_id: Option<i64>,
     pub note: Option<String>,
+    /// Why an automatic source made the change (for a rule: its name, version and the values
+    /// that satisfied it, or that it no longer holds).
+    pub reason: Option<String>,
+    /// For `source = rule`: the rule and its version.
+    pub rule_id: Option<i64>,
+    pub rule_version: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -523,6 +542,9 @@ pub async fn tag_history(
                 source: h.source.into(),
                 actor_id: h.actor_id.map(|a| a.0),
                 note: h.note,
+                reason: h.reason,
+                rule_id: h.rule_id.map(|r| r.0),
+                rule_version: h.rule_version,
                 created_at: h.created_at,
             })
             .collect(),

@@ -1,0 +1,440 @@
+//! Tagging rules: the tenant's rules (admins and managers keep them) and, for any staff
+//! member, why a rule holds or not for one of their customers.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use scantag_domain::access::policy::Action;
+use scantag_domain::customers::Customers;
+use scantag_domain::customers::automation::{RuleChange, RuleCheck};
+use scantag_domain::rulebook::{RuleBook, RuleDraft, RulePatch, TagsRemoved};
+use scantag_domain::rules::{NodeTrace, Rule};
+use scantag_domain::{CustomerId, RuleId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{StaffCaller, ValidJson};
+use crate::state::AppState;
+
+pub mod schema;
+
+/// A tagging rule.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": 3, "name": "高价值客户", "priority": 100, "enabled": true, "version": 2,
+    "condition": {"all": [
+        {"metric": {"aggregate": "sum", "of": "orders.amount", "within": {"last_days": 180}}, "op": "gt", "value": 500000},
+        {"metric": {"aggregate": "count", "of": "orders", "within": {"last_days": 180}}, "op": "gt", "value": 3}
+    ]},
+    "actions": [{"type": "add_tag", "tag_id": 7}],
+    "created_at": "2026-11-01T08:00:00Z", "updated_at": "2026-11-20T03:00:00Z"
+}))]
+pub struct RuleView {
+    pub id: i64,
+    pub name: String,
+    /// Higher runs first, and wins an exclusive group against a lower one.
+    pub priority: i32,
+    pub enabled: bool,
+    /// 1 for a new rule; grows by one with each change of the condition or the actions.
+    pub version: i32,
+    /// The condition tree; `null` for a rule that applies to every customer.
+    #[schema(value_type = Option<schema::RuleCondition>, required = true)]
+    pub condition: Value,
+    #[schema(value_type = Vec<schema::RuleActionDoc>)]
+    pub actions: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Rule> for RuleView {
+    fn from(r: Rule) -> Self {
+        RuleView {
+            id: r.id.0,
+            name: r.name,
+            priority: r.priority,
+            enabled: r.enabled,
+            version: r.version,
+            condition: serde_json::to_value(&r.condition).unwrap_or(Value::Null),
+            actions: serde_json::to_value(&r.actions).unwrap_or(Value::Null),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleList {
+    /// Highest priority first.
+    pub items: Vec<RuleView>,
+}
+
+/// A rule to create. The condition and the actions are checked against the tenant's fields,
+/// tags, groups and stages; each fault comes back in `errors[]` with the JSON pointer of the
+/// node (`/condition/all/1/value`).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "高意向客户", "priority": 50, "enabled": true,
+    "condition": {"field": "project_stage", "op": "in", "value": ["已报价", "方案沟通中"]},
+    "actions": [{"type": "add_tag", "tag_id": 8}]
+}))]
+pub struct CreateRuleRequest {
+    #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// -1000 to 1000 (default 0).
+    #[serde(default)]
+    #[schema(minimum = -1000, maximum = 1000)]
+    pub priority: i32,
+    /// Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Absent or `null`: the rule applies to every customer.
+    #[serde(default)]
+    #[schema(value_type = Option<schema::RuleCondition>)]
+    pub condition: Value,
+    /// 1 to 20 actions.
+    #[schema(value_type = Vec<schema::RuleActionDoc>)]
+    pub actions: Value,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Changes to a rule; parts not given stay. A new condition or new actions make a new version.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": false}))]
+pub struct UpdateRuleRequest {
+    #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: Option<String>,
+    #[schema(minimum = -1000, maximum = 1000)]
+    pub priority: Option<i32>,
+    pub enabled: Option<bool>,
+    /// A new condition (`null`: every customer).
+    #[serde(default, deserialize_with = "super::customers::nullable")]
+    #[schema(value_type = Option<schema::RuleCondition>)]
+    pub condition: Option<Option<Value>>,
+    #[schema(value_type = Option<Vec<schema::RuleActionDoc>>)]
+    pub actions: Option<Value>,
+}
+
+/// How many customers lost each of the rule's tags.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"tags": [{"tag_id": 7, "customers": 412}]}))]
+pub struct TagsRemovedView {
+    pub tags: Vec<TagCountView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagCountView {
+    pub tag_id: i64,
+    pub customers: u64,
+}
+
+impl From<TagsRemoved> for TagsRemovedView {
+    fn from(t: TagsRemoved) -> Self {
+        TagsRemovedView {
+            tags: t
+                .tags
+                .into_iter()
+                .map(|c| TagCountView {
+                    tag_id: c.tag_id.0,
+                    customers: c.customers,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A tag a rule put on (or took off) a customer in this request, and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "tag_id": 7, "added": true, "rule_id": 3, "rule_name": "高价值客户", "rule_version": 2,
+    "reason": "rule \"高价值客户\" (v2): sum of orders.amount (paid, CNY) in the last 180 days = 6,200.00 元 > 5,000.00 元; count of orders (paid) in the last 180 days = 4 > 3"
+}))]
+pub struct RuleChangeView {
+    pub tag_id: i64,
+    /// True when the tag was put on, false when it was taken off.
+    pub added: bool,
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub rule_version: i32,
+    pub reason: String,
+}
+
+impl From<RuleChange> for RuleChangeView {
+    fn from(c: RuleChange) -> Self {
+        RuleChangeView {
+            tag_id: c.tag_id.0,
+            added: c.added,
+            rule_id: c.rule_id.0,
+            rule_name: c.rule_name,
+            rule_version: c.rule_version,
+            reason: c.reason,
+        }
+    }
+}
+
+/// One node of the condition as evaluated.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "path": "/all/0", "node": "metric", "holds": true, "value": 620000,
+    "text": "sum of orders.amount (paid, CNY) in the last 180 days = 6,200.00 元 > 5,000.00 元"
+}))]
+pub struct NodeView {
+    /// The node's JSON pointer within the condition (`""` is the root).
+    pub path: String,
+    /// all, any, not, has_tag, lacks_tag, has_tag_in, field or metric.
+    pub node: String,
+    pub holds: bool,
+    /// What the node measured: the field's value, the metric's number (amounts in fen), whether
+    /// the tag is there; `null` for all / any / not.
+    #[schema(value_type = Object)]
+    pub value: Value,
+    pub text: String,
+}
+
+impl From<NodeTrace> for NodeView {
+    fn from(n: NodeTrace) -> Self {
+        NodeView {
+            path: n.path,
+            node: n.node.to_owned(),
+            holds: n.holds,
+            value: n.value,
+            text: n.text,
+        }
+    }
+}
+
+/// A rule evaluated now for one customer: why it does, or does not, hold.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "rule_id": 3, "rule_version": 2, "holds": false,
+    "nodes": [
+        {"path": "", "node": "all", "holds": false, "value": null, "text": "all of 2 (1 met)"},
+        {"path": "/all/0", "node": "metric", "holds": true, "value": 620000,
+         "text": "sum of orders.amount (paid, CNY) in the last 180 days = 6,200.00 元 > 5,000.00 元"},
+        {"path": "/all/1", "node": "metric", "holds": false, "value": 3,
+         "text": "count of orders (paid) in the last 180 days = 3 > 3"}
+    ],
+    "would_tag": [], "carries": [], "vetoed": [], "held_before": false,
+    "next_change_at": "2027-03-02T08:00:00Z"
+}))]
+pub struct RuleEvaluationView {
+    pub rule_id: i64,
+    pub rule_version: i32,
+    pub holds: bool,
+    /// Every node of the condition, the root first, with its value and verdict; empty for a
+    /// rule that applies to every customer.
+    pub nodes: Vec<NodeView>,
+    /// The tags the rule gives the customer now.
+    pub would_tag: Vec<i64>,
+    /// The rule's tags the customer carries.
+    pub carries: Vec<i64>,
+    /// The rule's tags a person took off this customer: the rule does not put them back while
+    /// it keeps holding.
+    pub vetoed: Vec<i64>,
+    /// The rule's verdict when the customer was last evaluated; `null` if never.
+    pub held_before: Option<bool>,
+    /// When the verdict can next change with no new fact (a fact leaving a window, a "days
+    /// since" crossing its threshold at a local midnight); `null` for never.
+    pub next_change_at: Option<DateTime<Utc>>,
+}
+
+impl From<RuleCheck> for RuleEvaluationView {
+    fn from(c: RuleCheck) -> Self {
+        RuleEvaluationView {
+            rule_id: c.rule.id.0,
+            rule_version: c.rule.version,
+            holds: c.evaluation.holds,
+            nodes: c.evaluation.nodes.into_iter().map(Into::into).collect(),
+            would_tag: c.would_tag.into_iter().map(|t| t.0).collect(),
+            carries: c.carries.into_iter().map(|t| t.0).collect(),
+            vetoed: c.vetoed.into_iter().map(|t| t.0).collect(),
+            held_before: c.held_before,
+            next_change_at: c.evaluation.next_change,
+        }
+    }
+}
+
+/// Create a rule. Admins and managers.
+///
+/// The rule runs from now on for every customer that changes (a capture, an edit, an order, a
+/// follow-up, an event, a tag change), inside that change.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    request_body = CreateRuleRequest,
+    responses(
+        (status = 201, description = "The new rule", body = RuleView),
+        (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another rule has this name (`rule_name_taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Faults in the rule, each at its JSON pointer (`validation_failed`), or rules that would read each other's tags in a circle (`rule_cycle`, naming them)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/rules")]
+pub async fn create_rule(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+    body: ValidJson<CreateRuleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ManageRules)?;
+    let r = body.into_inner()?;
+    let rule = RuleBook::new(&state.db, &caller.actor())
+        .create(RuleDraft {
+            name: r.name,
+            priority: r.priority,
+            enabled: r.enabled,
+            condition: r.condition,
+            actions: r.actions,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(RuleView::from(rule)))
+}
+
+/// The tenant's rules. Admins and managers.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every rule, highest priority first", body = RuleList),
+        (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/rules")]
+pub async fn list_rules(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ManageRules)?;
+    let items = RuleBook::new(&state.db, &caller.actor())
+        .list()
+        .await?
+        .into_iter()
+        .map(RuleView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(RuleList { items }))
+}
+
+/// One rule. Admins and managers.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Rule id", example = 3)),
+    responses(
+        (status = 200, description = "The rule", body = RuleView),
+        (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule in the tenant", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/rules/{id}")]
+pub async fn get_rule(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ManageRules)?;
+    let rule = RuleBook::new(&state.db, &caller.actor())
+        .get(RuleId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(RuleView::from(rule)))
+}
+
+/// Change a rule. Admins and managers.
+///
+/// Disabling it takes its tags off the customers carrying them (tags another rule wants stay);
+/// a changed condition is applied now to the customers carrying its tags, and to others as
+/// they change.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Rule id", example = 3)),
+    request_body = UpdateRuleRequest,
+    responses(
+        (status = 200, description = "The rule as changed", body = RuleView),
+        (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule in the tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another rule has this name (`rule_name_taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Faults in the rule (`validation_failed`) or a circle of rules (`rule_cycle`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/rules/{id}")]
+pub async fn update_rule(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+    id: web::Path<i64>,
+    body: ValidJson<UpdateRuleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ManageRules)?;
+    let r = body.into_inner()?;
+    let rule = RuleBook::new(&state.db, &caller.actor())
+        .update(
+            RuleId(id.into_inner()),
+            RulePatch {
+                name: r.name,
+                priority: r.priority,
+                enabled: r.enabled,
+                condition: r.condition.map(|c| c.unwrap_or(Value::Null)),
+                actions: r.actions,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(RuleView::from(rule)))
+}
+
+/// Delete a rule. Admins and managers. Its tags leave the customers carrying them; the
+/// answer says how many customers lost each tag.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Rule id", example = 3)),
+    responses(
+        (status = 200, description = "The rule is gone; the tags it took off", body = TagsRemovedView),
+        (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule in the tenant", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/rules/{id}")]
+pub async fn delete_rule(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ManageRules)?;
+    let removed = RuleBook::new(&state.db, &caller.actor())
+        .delete(RuleId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(TagsRemovedView::from(removed)))
+}
+
+/// Why a rule does (or does not) hold for a customer, node by node, evaluated now. Any staff
+/// member, for the customers they see.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Customer id", example = 1024),
+        ("rule_id" = i64, Path, description = "Rule id", example = 3)
+    ),
+    responses(
+        (status = 200, description = "The rule evaluated now", body = RuleEvaluationView),
+        (status = 404, description = "No such customer visible to the caller, or no such rule", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/customers/{id}/rules/{rule_id}/evaluation")]
+pub async fn evaluate_rule(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer, rule) = path.into_inner();
+    let check = Customers::new(&state.db, &caller.actor())
+        .evaluate_rule(CustomerId(customer), RuleId(rule))
+        .await?;
+    Ok(HttpResponse::Ok().json(RuleEvaluationView::from(check)))
+}
