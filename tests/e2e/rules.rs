@@ -940,3 +940,298 @@ async fn bad_facts_and_bad_rules_are_refused_with_every_fault_and_write_nothing(
         .body;
     assert!(rules["items"].as_array().unwrap().is_empty());
 }
+
+async fn tag_names(app: &TestApp, who: &Session, customer: i64) -> Vec<String> {
+    let mut names: Vec<String> = app.customer(who, customer).await["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn follow_up_at(app: &TestApp, who: &Session, customer: i64, days_ago: i64) {
+    app.post(
+        "/api/v1/follow-ups",
+        Some(&who.access),
+        &json!({"customer_id": customer, "kind": "call", "content": "回访",
+                "occurred_at": Utc::now() - Duration::days(days_ago)}),
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test]
+async fn every_template_tags_hand_built_customers_as_the_brief_says() {
+    let app = spawn_app().await;
+    let admin = app.tenant_admin("Acme").await;
+    let manager = app.invite_staff(&admin, "o-manager", "manager").await;
+    let listed = app
+        .get("/api/v1/rule-templates", Some(&admin.access))
+        .await
+        .expect(200)
+        .body;
+    let keys: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "new_customer",
+            "high_intent",
+            "high_value",
+            "lifecycle",
+            "abc_tiers",
+            "rfm",
+            "first_capture",
+            "activity"
+        ]
+    );
+    for key in &keys {
+        let made = app
+            .post(
+                &format!("/api/v1/rule-templates/{key}"),
+                Some(&manager.access),
+                &json!({}),
+            )
+            .await
+            .expect(201)
+            .body;
+        assert!(made["created_rules"].as_u64().unwrap() >= 1, "{key}");
+        // A second time finds everything and creates nothing.
+        let again = app
+            .post(
+                &format!("/api/v1/rule-templates/{key}"),
+                Some(&manager.access),
+                &json!({}),
+            )
+            .await
+            .expect(201)
+            .body;
+        assert_eq!(again["created_rules"], 0, "{key}");
+        assert_eq!(again["tags"], made["tags"], "{key}");
+    }
+    app.post(
+        "/api/v1/rule-templates/nope",
+        Some(&admin.access),
+        &json!({}),
+    )
+    .await
+    .expect(404);
+    app.post(
+        "/api/v1/rule-templates/rfm",
+        Some(&admin.access),
+        &json!({"parameters": {"bogus": 1}}),
+    )
+    .await
+    .expect(422)
+    .expect_coded_field_error("parameters.bogus", "unknown_parameter");
+
+    // A new customer without an owner: 新录入, 待分配, 潜客, C, 活跃, and a task for the manager.
+    let fresh = app.create_customer(&admin, &json!({"name": "新人"})).await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        tag_names(&app, &admin, fresh).await,
+        ["C类客户", "待分配", "新录入", "活跃", "潜客"]
+    );
+    let manager_tasks = tasks(&app, &manager).await;
+    assert_eq!(manager_tasks.len(), 1);
+    assert_eq!(manager_tasks[0]["title"], "分配新客户 新人");
+    // Owned, it is no longer 待分配.
+    app.patch(
+        &format!("/api/v1/customers/{fresh}"),
+        Some(&admin.access),
+        &json!({"owner_id": admin.id}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        !tag_names(&app, &admin, fresh)
+            .await
+            .contains(&"待分配".to_owned())
+    );
+
+    // Stage 已报价: 高意向客户.
+    app.patch(
+        &format!("/api/v1/customers/{fresh}"),
+        Some(&admin.access),
+        &json!({"project_stage": "已报价"}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        tag_names(&app, &admin, fresh)
+            .await
+            .contains(&"高意向客户".to_owned())
+    );
+
+    // Exactly 5,000.00 元 over 4 orders, then exactly 3 orders of more: not 高价值客户; more: it is.
+    let spender = app
+        .create_customer(&admin, &json!({"name": "买家", "owner_id": admin.id}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    for days in [40, 30, 20, 10] {
+        order(&app, &admin, spender, 125_000, days).await;
+    }
+    let names = tag_names(&app, &admin, spender).await;
+    assert!(!names.contains(&"高价值客户".to_owned()), "{names:?}");
+    // Four orders in a year: 成长期; score 4 × 10 = 40: B; last order 10 days ago, 4 orders,
+    // exactly 5,000 元: recent, frequent, monetary (≥ 5,000): 重要价值客户.
+    for expected in ["成长期", "B类客户", "重要价值客户", "活跃"] {
+        assert!(
+            names.contains(&expected.to_owned()),
+            "{expected} not in {names:?}"
+        );
+    }
+    order(&app, &admin, spender, 1, 5).await;
+    let names = tag_names(&app, &admin, spender).await;
+    for expected in ["高价值客户", "成熟期", "B类客户"] {
+        assert!(
+            names.contains(&expected.to_owned()),
+            "{expected} not in {names:?}"
+        );
+    }
+    let three = app
+        .create_customer(&admin, &json!({"name": "三单", "owner_id": admin.id}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    for days in [3, 2, 1] {
+        order(&app, &admin, three, 900_000, days).await;
+    }
+    assert!(
+        !tag_names(&app, &admin, three)
+            .await
+            .contains(&"高价值客户".to_owned())
+    );
+
+    // A buyer whose last follow-up is 31 days old: 流失预警 (above every other lifecycle tag),
+    // with one task for the owner; a follow-up today ends it.
+    let quiet = app
+        .create_customer(&admin, &json!({"name": "沉寂", "owner_id": manager.id}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    follow_up_at(&app, &manager, quiet, 31).await;
+    assert!(
+        !tag_names(&app, &admin, quiet)
+            .await
+            .contains(&"流失预警".to_owned())
+    );
+    order(&app, &manager, quiet, 100, 40).await;
+    let names = tag_names(&app, &admin, quiet).await;
+    assert!(names.contains(&"流失预警".to_owned()), "{names:?}");
+    assert!(!names.contains(&"新客".to_owned()), "{names:?}");
+    let warnings: Vec<Value> = tasks(&app, &manager)
+        .await
+        .into_iter()
+        .filter(|t| t["title"] == "流失预警：回访 沉寂")
+        .collect();
+    assert_eq!(warnings.len(), 1);
+    follow_up_at(&app, &manager, quiet, 0).await;
+    let names = tag_names(&app, &admin, quiet).await;
+    assert!(!names.contains(&"流失预警".to_owned()), "{names:?}");
+    assert!(names.contains(&"新客".to_owned()), "{names:?}");
+    // One small order 60 days ago: recency, frequency and money all low.
+    assert!(names.contains(&"一般挽留客户".to_owned()), "{names:?}");
+
+    // Tiers from feedback too: 6 orders (60) → A.
+    let loyal = app
+        .create_customer(&admin, &json!({"name": "常客", "owner_id": admin.id}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    for days in 1..=6 {
+        order(&app, &admin, loyal, 100, days * 30).await;
+    }
+    assert!(
+        tag_names(&app, &admin, loyal)
+            .await
+            .contains(&"A类客户".to_owned())
+    );
+    let rated = app
+        .create_customer(&admin, &json!({"name": "评价", "owner_id": admin.id}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    for rating in [5, 7] {
+        app.post(
+            "/api/v1/events",
+            Some(&admin.access),
+            &json!({"customer_id": rated, "kind": "custom:feedback", "properties": {"rating": rating}}),
+        )
+        .await
+        .expect(201);
+    }
+    // Average rating 6 × 5 = 30: B.
+    assert!(
+        tag_names(&app, &admin, rated)
+            .await
+            .contains(&"B类客户".to_owned())
+    );
+
+    // A visit 31 days ago, and no later one: 沉默.
+    let gone = app
+        .create_customer(&admin, &json!({"name": "久违", "owner_id": admin.id}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/events",
+        Some(&admin.access),
+        &json!({"customer_id": gone, "kind": "visit", "occurred_at": Utc::now() - Duration::days(31)}),
+    )
+    .await
+    .expect(201);
+    let names = tag_names(&app, &admin, gone).await;
+    assert!(
+        names.contains(&"沉默".to_owned()) && !names.contains(&"活跃".to_owned()),
+        "{names:?}"
+    );
+
+    // A customer recorded through a channel: 新客户, with a welcome task for the owner.
+    let channel = app
+        .post(
+            "/api/v1/channels",
+            Some(&admin.access),
+            &json!({"name": "门店", "scene": "store", "owner_policy": {"type": "fixed", "staff_id": manager.id},
+                    "form": [{"key": "phone", "required": true}], "privacy_policy_version": "v1"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let visitor = app.visitor("o-walk-in", None).await;
+    let captured = app
+        .post(
+            "/api/v1/capture",
+            Some(&visitor.access),
+            &json!({"scene": channel["qr_scene"], "name": "到店", "phone": "13900139000",
+                    "consent": {"accepted": true, "policy_version": "v1"}}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let given: Vec<&str> = captured["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        given.contains(&"新客户") && given.contains(&"新录入") && !given.contains(&"待分配"),
+        "{given:?}"
+    );
+    assert!(
+        tasks(&app, &manager)
+            .await
+            .iter()
+            .any(|t| t["title"] == "欢迎新客户 到店")
+    );
+}

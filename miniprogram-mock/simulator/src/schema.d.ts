@@ -558,6 +558,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/project-stages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The project stages follow-ups move customers to, and conditions compare with. Any staff
+         *     member.
+         */
+        get: operations["project_stages"];
+        /**
+         * Set the tenant's project stages. Admins only. Stages already on customers stay; rules
+         *     naming a stage no longer listed keep working, and new rules and follow-ups use the new list.
+         */
+        put: operations["set_project_stages"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rule-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The rule templates a tenant can instantiate. Admins and managers. */
+        get: operations["list_templates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rule-templates/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Instantiate a template: its tag groups and tags (created when missing, found by name
+         *     otherwise), then its rules. Instantiating it again changes nothing. Admins and managers.
+         */
+        post: operations["instantiate_template"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/rules": {
         parameters: {
             query?: never;
@@ -2083,6 +2144,30 @@ export interface components {
             status: string;
         };
         /**
+         * @description Parameters for a template; those not given take their defaults.
+         * @example {
+         *       "parameters": {
+         *         "min_orders": 5,
+         *         "min_spend_fen": 800000
+         *       }
+         *     }
+         */
+        InstantiateRequest: {
+            parameters?: {
+                [key: string]: number;
+            };
+        };
+        /** @description What instantiating made or found. */
+        InstantiatedView: {
+            /** @description How many of `rules` this request created: 0 when the template was already there. */
+            created_rules: number;
+            /** @description The template's rules, created or found by name. */
+            rules: components["schemas"]["RuleView"][];
+            /** @description The template's tags, created or found by name. */
+            tags: components["schemas"]["TemplateTagView"][];
+            template: string;
+        };
+        /**
          * @example {
          *       "code": "9c1e2b6f3d4e5a600193a5c48f7e7a519c1e2b6f3d4e5a600193a5c48f7e7a51",
          *       "display_name": "李销售",
@@ -2373,6 +2458,24 @@ export interface components {
             title: string;
             /** @description `urn:scantag:problem:{code}`. */
             type: string;
+        };
+        /**
+         * @description The tenant's project stages, in order.
+         * @example {
+         *       "stages": [
+         *         "初步接触",
+         *         "需求确认",
+         *         "方案沟通中",
+         *         "已报价",
+         *         "谈判",
+         *         "成交",
+         *         "输单"
+         *       ]
+         *     }
+         */
+        ProjectStages: {
+            /** @description 1 to 20 distinct names of 1 to 32 characters. */
+            stages: string[];
         };
         /**
          * @example {
@@ -2912,6 +3015,62 @@ export interface components {
              * @example 3
              */
             visits: number;
+        };
+        /** @description A tag group a template creates (or finds by name), with its tags. */
+        TemplateGroupView: {
+            exclusive: boolean;
+            name: string;
+            tags: string[];
+        };
+        TemplateList: {
+            items: components["schemas"]["TemplateView"][];
+        };
+        /** @description A number a template takes. */
+        TemplateParameterView: {
+            /** Format: double */
+            default: number;
+            description: string;
+            name: string;
+        };
+        TemplateTagView: {
+            name: string;
+            /** Format: int64 */
+            tag_id: number;
+        };
+        /**
+         * @description A rule template from the domain brief.
+         * @example {
+         *       "clock_driven": true,
+         *       "description": "More than `min_spend_fen` fen of paid CNY orders and more than `min_orders` orders in the last `window_days` days.",
+         *       "groups": [
+         *         {
+         *           "exclusive": false,
+         *           "name": "客户价值",
+         *           "tags": [
+         *             "高价值客户"
+         *           ]
+         *         }
+         *       ],
+         *       "key": "high_value",
+         *       "name": "高价值客户",
+         *       "parameters": [
+         *         {
+         *           "default": 500000,
+         *           "description": "spend that must be exceeded, in fen (5,000.00 元)",
+         *           "name": "min_spend_fen"
+         *         }
+         *       ]
+         *     }
+         */
+        TemplateView: {
+            /** @description Whether some of its tags change with time alone. */
+            clock_driven: boolean;
+            description: string;
+            groups: components["schemas"]["TemplateGroupView"][];
+            /** @description What to instantiate it by. */
+            key: string;
+            name: string;
+            parameters: components["schemas"]["TemplateParameterView"][];
         };
         /**
          * @example {
@@ -4527,6 +4686,142 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             /** @description No such order of a customer visible to the caller */
             404: components["responses"]["NotFound"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    project_stages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant's stages (the default list until an admin sets its own) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectStages"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    set_project_stages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectStages"];
+            };
+        };
+        responses: {
+            /** @description The stages as saved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectStages"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description No stage, more than 20, a duplicate, or a bad name */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_templates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every template */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateList"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    instantiate_template: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Template key
+                 * @example high_value
+                 */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstantiateRequest"];
+            };
+        };
+        responses: {
+            /** @description The template's tags and rules */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstantiatedView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such template */
+            404: components["responses"]["NotFound"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description An unknown or negative parameter */
+            422: components["responses"]["ValidationFailed"];
             /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: components["responses"]["ServiceUnavailable"];
         };

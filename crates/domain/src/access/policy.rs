@@ -27,6 +27,8 @@ pub enum Action {
     ReassignCustomers,
     /// Create, change and delete tagging rules.
     ManageRules,
+    /// Change the tenant's settings (its project stages).
+    ConfigureTenant,
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
@@ -35,7 +37,10 @@ const ADMIN_OR_MANAGER: &[Role] = &[Role::Admin, Role::Manager];
 /// The roles that may perform `action`.
 pub fn roles_for(action: Action) -> &'static [Role] {
     match action {
-        Action::DefineCustomFields | Action::InviteStaff | Action::ManageStaff => ADMIN,
+        Action::DefineCustomFields
+        | Action::InviteStaff
+        | Action::ManageStaff
+        | Action::ConfigureTenant => ADMIN,
         Action::CurateTagLibrary
         | Action::ManageChannels
         | Action::ListStaff

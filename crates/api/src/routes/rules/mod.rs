@@ -1,12 +1,12 @@
 //! Tagging rules: the tenant's rules (admins and managers keep them) and, for any staff
 //! member, why a rule holds or not for one of their customers.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use scantag_domain::access::policy::Action;
 use scantag_domain::customers::Customers;
 use scantag_domain::customers::automation::{RuleChange, RuleCheck};
-use scantag_domain::rulebook::{RuleBook, RuleDraft, RulePatch, TagsRemoved};
+use scantag_domain::rulebook::{RuleBook, RuleDraft, RulePatch, TagsRemoved, templates};
 use scantag_domain::rules::{NodeTrace, Rule};
 use scantag_domain::{CustomerId, RuleId};
 use serde::{Deserialize, Serialize};
@@ -437,4 +437,207 @@ pub async fn evaluate_rule(
         .evaluate_rule(CustomerId(customer), RuleId(rule))
         .await?;
     Ok(HttpResponse::Ok().json(RuleEvaluationView::from(check)))
+}
+
+/// A number a template takes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateParameterView {
+    pub name: String,
+    pub default: f64,
+    pub description: String,
+}
+
+/// A tag group a template creates (or finds by name), with its tags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateGroupView {
+    pub name: String,
+    pub exclusive: bool,
+    pub tags: Vec<String>,
+}
+
+/// A rule template from the domain brief.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "key": "high_value", "name": "高价值客户",
+    "description": "More than `min_spend_fen` fen of paid CNY orders and more than `min_orders` orders in the last `window_days` days.",
+    "clock_driven": true,
+    "parameters": [{"name": "min_spend_fen", "default": 500000.0, "description": "spend that must be exceeded, in fen (5,000.00 元)"}],
+    "groups": [{"name": "客户价值", "exclusive": false, "tags": ["高价值客户"]}]
+}))]
+pub struct TemplateView {
+    /// What to instantiate it by.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// Whether some of its tags change with time alone.
+    pub clock_driven: bool,
+    pub parameters: Vec<TemplateParameterView>,
+    pub groups: Vec<TemplateGroupView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateList {
+    pub items: Vec<TemplateView>,
+}
+
+/// Parameters for a template; those not given take their defaults.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"parameters": {"min_spend_fen": 800000, "min_orders": 5}}))]
+pub struct InstantiateRequest {
+    #[serde(default)]
+    pub parameters: std::collections::HashMap<String, f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateTagView {
+    pub name: String,
+    pub tag_id: i64,
+}
+
+/// What instantiating made or found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstantiatedView {
+    pub template: String,
+    /// The template's tags, created or found by name.
+    pub tags: Vec<TemplateTagView>,
+    /// The template's rules, created or found by name.
+    pub rules: Vec<RuleView>,
+    /// How many of `rules` this request created: 0 when the template was already there.
+    pub created_rules: usize,
+}
+
+/// The rule templates a tenant can instantiate. Admins and managers.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every template", body = TemplateList),
+        (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/rule-templates")]
+pub async fn list_templates(caller: StaffCaller) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ManageRules)?;
+    let items = templates::catalogue()
+        .into_iter()
+        .map(|t| TemplateView {
+            key: t.key.to_owned(),
+            name: t.name.to_owned(),
+            description: t.description.to_owned(),
+            clock_driven: t.clock_driven,
+            parameters: t
+                .parameters
+                .into_iter()
+                .map(|p| TemplateParameterView {
+                    name: p.name.to_owned(),
+                    default: p.default,
+                    description: p.description.to_owned(),
+                })
+                .collect(),
+            groups: t
+                .groups
+                .into_iter()
+                .map(|g| TemplateGroupView {
+                    name: g.name.to_owned(),
+                    exclusive: g.exclusive,
+                    tags: g.tags.into_iter().map(str::to_owned).collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(TemplateList { items }))
+}
+
+/// Instantiate a template: its tag groups and tags (created when missing, found by name
+/// otherwise), then its rules. Instantiating it again changes nothing. Admins and managers.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    params(("key" = String, Path, description = "Template key", example = "high_value")),
+    request_body = InstantiateRequest,
+    responses(
+        (status = 201, description = "The template's tags and rules", body = InstantiatedView),
+        (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown or negative parameter", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/rule-templates/{key}")]
+pub async fn instantiate_template(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+    key: web::Path<String>,
+    body: ValidJson<InstantiateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ManageRules)?;
+    let r = body.into_inner()?;
+    let made = RuleBook::new(&state.db, &caller.actor())
+        .instantiate(&key.into_inner(), &r.parameters)
+        .await?;
+    Ok(HttpResponse::Created().json(InstantiatedView {
+        template: made.template.to_owned(),
+        tags: made
+            .tags
+            .into_iter()
+            .map(|(name, id)| TemplateTagView { name, tag_id: id.0 })
+            .collect(),
+        rules: made.rules.into_iter().map(RuleView::from).collect(),
+        created_rules: made.created_rules,
+    }))
+}
+
+/// The tenant's project stages, in order.
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"stages": ["初步接触", "需求确认", "方案沟通中", "已报价", "谈判", "成交", "输单"]}))]
+pub struct ProjectStages {
+    /// 1 to 20 distinct names of 1 to 32 characters.
+    #[validate(length(min = 1, max = 20))]
+    #[schema(min_items = 1, max_items = 20)]
+    pub stages: Vec<String>,
+}
+
+/// The project stages follow-ups move customers to, and conditions compare with. Any staff
+/// member.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tenant's stages (the default list until an admin sets its own)", body = ProjectStages)
+    )
+)]
+#[get("/project-stages")]
+pub async fn project_stages(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+) -> Result<HttpResponse, ApiError> {
+    let stages = scantag_domain::rulebook::stages(&state.db, caller.tenant()).await?;
+    Ok(HttpResponse::Ok().json(ProjectStages { stages }))
+}
+
+/// Set the tenant's project stages. Admins only. Stages already on customers stay; rules
+/// naming a stage no longer listed keep working, and new rules and follow-ups use the new list.
+#[utoipa::path(
+    tag = "rules",
+    security(("bearer" = [])),
+    request_body = ProjectStages,
+    responses(
+        (status = 200, description = "The stages as saved", body = ProjectStages),
+        (status = 403, description = "Not an admin (`insufficient_role`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No stage, more than 20, a duplicate, or a bad name", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[put("/project-stages")]
+pub async fn set_project_stages(
+    state: web::Data<AppState>,
+    caller: StaffCaller,
+    body: ValidJson<ProjectStages>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may(Action::ConfigureTenant)?;
+    let r = body.into_inner()?;
+    let stages =
+        scantag_domain::identity::tenants::set_project_stages(&state.db, &caller.actor(), r.stages)
+            .await?;
+    Ok(HttpResponse::Ok().json(ProjectStages { stages }))
 }

@@ -32,6 +32,8 @@ use crate::store::entities::{customer, customer_tag, rule, rule_state, tag_group
 use crate::support::audit::{self, AuditEntry};
 use crate::support::data_version;
 
+pub mod templates;
+
 /// Longest rule name, in characters.
 pub const NAME_MAX: usize = 64;
 /// Priorities run from -1000 to 1000; higher runs first.
