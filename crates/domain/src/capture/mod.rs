@@ -225,7 +225,10 @@ async fn record(
     };
     let id = CustomerId(written.target.id);
     step.attach_channel_tags(db, id, written.outcome).await?;
-    let rule_changes = customers::automation::react(&txn, tenant, id, now).await?;
+    let rule_changes = match written.outcome {
+        Outcome::Created => customers::automation::react_new(&txn, tenant, id, now).await?,
+        Outcome::Merged => customers::automation::react(&txn, tenant, id, now).await?,
+    };
     let capture_id = step.record_visit(id, &written).await?;
     let tags = customers::load_tags(&txn, &[id.0])
         .await?

@@ -307,7 +307,7 @@ impl<'a> Customers<'a> {
         write_field_values(&txn, self.tenant(), id, &values).await?;
         self.attach_all(&txn, id, &tags, TagSource::Manual, None, None, true)
             .await?;
-        automation::react(&txn, self.tenant(), id, now).await?;
+        automation::react_new(&txn, self.tenant(), id, now).await?;
         self.audit(
             &txn,
             "customer.created",
@@ -411,8 +411,8 @@ impl<'a> Customers<'a> {
         }
         let now = Utc::now();
         active.updated_at = Set(now);
-        active.update(&txn).await?;
-        automation::react(&txn, self.tenant(), id, now).await?;
+        let written = active.update(&txn).await?;
+        automation::react_row(&txn, &written, now).await?;
         self.audit(
             &txn,
             "customer.updated",
@@ -585,7 +585,7 @@ pub(crate) async fn note_fact(
     row: &customer::Model,
     fact: FactNote<'_>,
     now: DateTime<Utc>,
-) -> DomainResult<()> {
+) -> DomainResult<customer::Model> {
     let later = |current: Option<DateTime<Utc>>, at: DateTime<Utc>| current.is_none_or(|c| c <= at);
     let mut active: customer::ActiveModel = row.clone().into();
     match fact {
@@ -627,6 +627,5 @@ pub(crate) async fn note_fact(
     active
         .update(txn)
         .await
-        .step("updating the customer's derived fields")?;
-    Ok(())
+        .step("updating the customer's derived fields")
 }

@@ -157,8 +157,8 @@ impl<'a> Facts<'a> {
         audit: (&str, String),
         now: DateTime<Utc>,
     ) -> DomainResult<Vec<RuleChange>> {
-        customers::note_fact(txn, row, note, now).await?;
-        let changes = automation::react(txn, row.tenant_id, row.id, now).await?;
+        let written = customers::note_fact(txn, row, note, now).await?;
+        let changes = automation::react_row(txn, &written, now).await?;
         audit::record(
             txn,
             AuditEntry {

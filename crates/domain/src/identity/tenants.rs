@@ -158,6 +158,7 @@ pub async fn set_project_stages(
         },
     )
     .await?;
+    crate::support::config_version::bump(&txn, staff.tenant).await?;
     txn.commit().await?;
     Ok(list)
 }

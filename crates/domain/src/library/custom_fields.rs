@@ -20,7 +20,7 @@ use crate::kernel::values::FieldOptions;
 pub use crate::kernel::values::FieldType;
 use crate::store::entities::custom_field_def;
 use crate::support::audit::{self, Actor, AuditEntry};
-use crate::support::data_version;
+use crate::support::{config_version, data_version};
 
 /// Longest text value, in characters.
 pub const TEXT_VALUE_MAX: usize = 200;
@@ -190,6 +190,7 @@ pub async fn create(
         },
     )
     .await?;
+    config_version::bump(&txn, tenant).await?;
     data_version::bump(&txn, tenant).await?;
     txn.commit().await?;
     model.try_into()

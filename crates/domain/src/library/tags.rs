@@ -28,7 +28,7 @@ use crate::kernel::names::checked_unique_name;
 pub use crate::kernel::values::{Dimension, TagStatus};
 use crate::store::entities::{tag, tag_group};
 use crate::support::audit::{self, Actor, AuditEntry};
-use crate::support::data_version;
+use crate::support::{config_version, data_version};
 
 /// Longest tag or group name, in characters.
 pub const NAME_MAX: usize = 32;
@@ -261,6 +261,7 @@ impl<'a> TagLibrary<'a> {
             serde_json::json!({"name": model.name}),
         )
         .await?;
+        config_version::bump(&txn, self.tenant).await?;
         data_version::bump(&txn, self.tenant).await?;
         txn.commit().await?;
         model.try_into()
@@ -314,6 +315,7 @@ impl<'a> TagLibrary<'a> {
             }),
         )
         .await?;
+        config_version::bump(&txn, self.tenant).await?;
         data_version::bump(&txn, self.tenant).await?;
         txn.commit().await?;
         model.try_into()
@@ -394,6 +396,7 @@ impl<'a> TagLibrary<'a> {
             serde_json::json!({"name": model.name, "group_id": group.id}),
         )
         .await?;
+        config_version::bump(&txn, self.tenant).await?;
         data_version::bump(&txn, self.tenant).await?;
         txn.commit().await?;
         let id = model.id;
@@ -445,6 +448,7 @@ impl<'a> TagLibrary<'a> {
             }),
         )
         .await?;
+        config_version::bump(&txn, self.tenant).await?;
         data_version::bump(&txn, self.tenant).await?;
         txn.commit().await?;
         self.tag(id).await

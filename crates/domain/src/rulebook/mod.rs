@@ -30,7 +30,7 @@ use crate::rules::validate::{self, Vocabulary};
 use crate::rules::{self, DEFAULT_STAGES, Rule};
 use crate::store::entities::{customer, customer_tag, rule, rule_state, tag_group, tenant};
 use crate::support::audit::{self, AuditEntry};
-use crate::support::data_version;
+use crate::support::{config_version, data_version};
 
 pub mod templates;
 
@@ -262,6 +262,7 @@ impl<'a> RuleBook<'a> {
             serde_json::json!({"version": 1}),
         )
         .await?;
+        config_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
         automation::read_rule(model)
     }
@@ -311,6 +312,7 @@ impl<'a> RuleBook<'a> {
             serde_json::json!({"version": version}),
         )
         .await?;
+        config_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
         self.reevaluate(id).await?;
         automation::read_rule(model)
@@ -324,6 +326,7 @@ impl<'a> RuleBook<'a> {
         self.find(&txn, id).await?;
         rule::Entity::delete_by_id(id).exec(&txn).await?;
         self.audit(&txn, "rule.deleted", id, Value::Null).await?;
+        config_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
         let changes = self.reevaluate(id).await?;
         rule_state::Entity::delete_many()

@@ -5,6 +5,7 @@
 //! written in the caller's transaction, so it exists exactly when the change it describes does.
 
 pub mod audit;
+pub mod config_version;
 pub mod data_version;
 pub mod housekeeping;
 pub mod idempotency;

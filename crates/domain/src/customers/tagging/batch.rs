@@ -263,7 +263,9 @@ impl<'a> Customers<'a> {
             now,
         )
         .await?;
-        links::veto(txn, self.tenant(), &removed, self.actor.staff_id(), now).await?;
+        if automation::has_rules(txn, self.tenant()).await? {
+            links::veto(txn, self.tenant(), &removed, self.actor.staff_id(), now).await?;
+        }
         Ok(removed.len() as u64)
     }
 }

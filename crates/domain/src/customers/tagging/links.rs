@@ -265,7 +265,25 @@ async fn record(
     by: Attribution<'_>,
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
-    tag_history::Entity::insert_many(pairs.iter().map(|&(customer, tag)| {
+    let rows: Vec<(i64, i64, Attribution<'_>)> = pairs
+        .iter()
+        .map(|&(customer, tag)| (customer, tag, by))
+        .collect();
+    record_each(txn, tenant, &rows, action, at).await
+}
+
+/// One history row per `(customer, tag, attribution)`.
+async fn record_each(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rows: &[(i64, i64, Attribution<'_>)],
+    action: TagAction,
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    tag_history::Entity::insert_many(rows.iter().map(|&(customer, tag, by)| {
         tag_history::ActiveModel {
             tenant_id: Set(tenant),
             customer_id: Set(CustomerId(customer)),
@@ -285,4 +303,63 @@ async fn record(
     .await
     .step("writing the tag history")?;
     Ok(())
+}
+
+/// Adds tags to one customer, each with its own attribution (the rules engine: each tag has
+/// its rule and reason), in two statements; none of the tags may be on the customer yet.
+pub(crate) async fn add_each(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customer: i64,
+    changes: &[(i64, Attribution<'_>)],
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    customer_tag::Entity::insert_many(changes.iter().map(|&(tag, by)| customer_tag::ActiveModel {
+        customer_id: Set(CustomerId(customer)),
+        tag_id: Set(TagId(tag)),
+        tenant_id: Set(tenant),
+        source: Set(by.source),
+        reason: Set(clipped(by.reason)),
+        assigned_by: Set(by.actor),
+        created_at: Set(at),
+        rule_id: Set(by.rule.map(|r| r.id)),
+        rule_version: Set(by.rule.map(|r| r.version)),
+        evidence: Set(by.rule.and_then(|r| r.evidence).map(str::to_owned)),
+    }))
+    .exec_without_returning(txn)
+    .await
+    .step("linking tags to a customer")?;
+    let rows: Vec<(i64, i64, Attribution<'_>)> = changes
+        .iter()
+        .map(|&(tag, by)| (customer, tag, by))
+        .collect();
+    record_each(txn, tenant, &rows, TagAction::Add, at).await
+}
+
+/// Removes tags from one customer, each with its own attribution, in two statements; the
+/// caller read them on the customer under its lock.
+pub(crate) async fn remove_each(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customer: i64,
+    changes: &[(i64, Attribution<'_>)],
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    customer_tag::Entity::delete_many()
+        .filter(customer_tag::Column::CustomerId.eq(customer))
+        .filter(customer_tag::Column::TagId.is_in(changes.iter().map(|(tag, _)| *tag)))
+        .exec(txn)
+        .await
+        .step("unlinking tags from a customer")?;
+    let rows: Vec<(i64, i64, Attribution<'_>)> = changes
+        .iter()
+        .map(|&(tag, by)| (customer, tag, by))
+        .collect();
+    record_each(txn, tenant, &rows, TagAction::Remove, at).await
 }

@@ -119,7 +119,9 @@ impl<'a> Customers<'a> {
             return Err(DomainError::NotFound("tag on this customer"));
         }
         let now = Utc::now();
-        links::veto(&txn, self.tenant(), &removed, self.actor.staff_id(), now).await?;
+        if automation::has_rules(&txn, self.tenant()).await? {
+            links::veto(&txn, self.tenant(), &removed, self.actor.staff_id(), now).await?;
+        }
         automation::react(&txn, self.tenant(), id, now).await?;
         self.touch(&txn, id).await?;
         data_version::bump(&txn, self.tenant()).await?;

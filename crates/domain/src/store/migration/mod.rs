@@ -37,6 +37,7 @@ mod m20261201_000028_create_rules;
 mod m20261201_000029_create_rule_states;
 mod m20261201_000030_create_tag_vetoes;
 mod m20261201_000031_add_rule_attribution;
+mod m20261201_000032_create_tenant_config_versions;
 
 pub struct Migrator;
 
@@ -75,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000029_create_rule_states::Migration),
             Box::new(m20261201_000030_create_tag_vetoes::Migration),
             Box::new(m20261201_000031_add_rule_attribution::Migration),
+            Box::new(m20261201_000032_create_tenant_config_versions::Migration),
         ]
     }
 }

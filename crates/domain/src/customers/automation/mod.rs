@@ -33,6 +33,13 @@ use crate::store::entities::{
 use crate::tasks::{self, NewTask};
 use tagging::links::{self, Attribution, Links, RuleStamp};
 
+mod apply;
+mod load;
+mod ruleset;
+
+pub(crate) use load::load_facts;
+use ruleset::RuleSet;
+
 /// The timezone of a tenant whose stored zone this build does not know.
 const FALLBACK_ZONE: Tz = chrono_tz::Asia::Shanghai;
 
@@ -139,21 +146,10 @@ pub(crate) async fn tag_infos<C: ConnectionTrait>(
         .collect())
 }
 
-/// Whether the tenant has an enabled rule.
-pub(crate) async fn has_rules<C: ConnectionTrait>(
-    conn: &C,
-    tenant: TenantId,
-) -> DomainResult<bool> {
-    let found: Option<RuleId> = rule::Entity::find()
-        .select_only()
-        .column(rule::Column::Id)
-        .filter(rule::Column::TenantId.eq(tenant.0))
-        .filter(rule::Column::Enabled.eq(true))
-        .into_tuple()
-        .one(conn)
-        .await
-        .step("looking for rules")?;
-    Ok(found.is_some())
+/// Whether the tenant has an enabled rule (as of the configuration `conn` sees): only then
+/// does a person's removal of a tag need remembering, or a batch need evaluating.
+pub(crate) async fn has_rules(txn: &DatabaseTransaction, tenant: TenantId) -> DomainResult<bool> {
+    Ok(!ruleset::rule_set(txn, tenant).await?.rules.is_empty())
 }
 
 /// The tenant's clock for `now`: local days in its timezone.
@@ -191,8 +187,8 @@ struct Want {
     rule: usize,
     priority: i32,
     rule_id: RuleId,
-    reason: String,
-    evidence: String,
+    /// What a tier adds to the explanation.
+    extra: Option<String>,
 }
 
 /// The tags the customer ends up with: the links no rule owns (a person's, a channel's), and
@@ -289,152 +285,12 @@ impl TagView for Present {
     }
 }
 
-/// Loads what the rules measure of one customer: its fields and custom fields always, and
-/// the facts of the kinds the rules measure.
-pub(crate) async fn load_facts<C: ConnectionTrait>(
-    conn: &C,
-    tenant: TenantId,
-    row: &customer::Model,
-    rules: &[Rule],
-) -> DomainResult<CustomerFacts> {
-    let mut facts = CustomerFacts::default();
-    let f = &mut facts.fields;
-    for (name, value) in [
-        ("name", Some(row.name.clone())),
-        ("company", row.company.clone()),
-        ("industry", row.industry.clone()),
-        ("region", row.region.clone()),
-        ("project_stage", row.project_stage.clone()),
-        ("phone", row.phone.clone()),
-    ] {
-        if let Some(value) = value {
-            f.insert(name, Datum::Text(value));
-        }
-    }
-    if let Some(owner) = row.owner_id {
-        f.insert("owner_id", Datum::Number(owner.0 as f64));
-    }
-    if let Some(channel) = row.source_channel_id {
-        f.insert("source_channel_id", Datum::Number(channel.0 as f64));
-    }
-    for (name, value) in [
-        ("created_at", Some(row.created_at)),
-        ("updated_at", Some(row.updated_at)),
-        ("last_order_at", row.last_order_at),
-        ("last_follow_up_at", row.last_follow_up_at),
-        ("last_active_at", row.last_active_at),
-    ] {
-        if let Some(value) = value {
-            f.insert(name, Datum::Time(value));
-        }
-    }
-    let defs = custom_fields::list(conn, tenant).await?;
-    if !defs.is_empty() {
-        let values = load_field_values(conn, &defs, &[row.id.0])
-            .await?
-            .remove(&row.id.0)
-            .unwrap_or_default();
-        for (key, value) in values {
-            let Some(def) = defs.iter().find(|d| d.key == key) else {
-                continue;
-            };
-            let datum = match (def.field_type, &value) {
-                (FieldType::Number, v) => v.as_f64().map(Datum::Number),
-                (FieldType::Date, Value::String(s)) => s.parse().ok().map(Datum::Date),
-                (FieldType::MultiSelect, Value::Array(items)) => Some(Datum::List(
-                    items
-                        .iter()
-                        .filter_map(|i| i.as_str().map(str::to_owned))
-                        .collect(),
-                )),
-                (_, Value::String(s)) => Some(Datum::Text(s.clone())),
-                _ => None,
-            };
-            if let Some(datum) = datum {
-                facts.custom.insert(key, datum);
-            }
-        }
-    }
-    let mut measured = Vec::new();
-    for rule in rules {
-        if let Some(condition) = &rule.condition {
-            condition.measures(&mut measured);
-        }
-        for action in &rule.actions {
-            if let RuleAction::SetTier { score, .. } = action {
-                score.measures(&mut measured);
-            }
-        }
-    }
-    use rules::condition::FactKind;
-    let wants = |kind: FactKind| measured.iter().any(|(k, _)| *k == kind);
-    if wants(FactKind::Orders) {
-        facts.orders = order::Entity::find()
-            .filter(order::Column::CustomerId.eq(row.id.0))
-            .all(conn)
-            .await
-            .step("reading the customer's orders")?
-            .into_iter()
-            .map(|o| OrderFact {
-                occurred_at: o.occurred_at,
-                amount_fen: o.amount_fen,
-                currency: o.currency,
-                product_category: o.product_category,
-                status: o.status,
-            })
-            .collect();
-    }
-    if wants(FactKind::FollowUps) {
-        facts.follow_ups = follow_up::Entity::find()
-            .filter(follow_up::Column::CustomerId.eq(row.id.0))
-            .all(conn)
-            .await
-            .step("reading the customer's follow-ups")?
-            .into_iter()
-            .map(|f| FollowUpFact {
-                occurred_at: f.occurred_at,
-                kind: f.kind,
-                stage: f.stage,
-            })
-            .collect();
-    }
-    if wants(FactKind::Events) {
-        // Only the event kinds some rule measures (all of them if one measures any kind).
-        let mut kinds: Option<Vec<String>> = Some(Vec::new());
-        for (kind, names) in &measured {
-            if *kind != FactKind::Events {
-                continue;
-            }
-            match (names, kinds.as_mut()) {
-                (Some(names), Some(all)) => all.extend(names.iter().cloned()),
-                _ => kinds = None,
-            }
-        }
-        let mut query =
-            activity_event::Entity::find().filter(activity_event::Column::CustomerId.eq(row.id.0));
-        if let Some(kinds) = kinds {
-            query = query.filter(activity_event::Column::Kind.is_in(kinds));
-        }
-        facts.events = query
-            .all(conn)
-            .await
-            .step("reading the customer's events")?
-            .into_iter()
-            .map(|e| EventFact {
-                occurred_at: e.occurred_at,
-                kind: e.kind,
-                properties: e
-                    .properties
-                    .and_then(|p| serde_json::from_str(&p).ok())
-                    .unwrap_or_default(),
-            })
-            .collect();
-    }
-    Ok(facts)
-}
-
 /// Why a rule holds, in one sentence and as the JSON kept on its links.
-fn explain(rule: &Rule, evaluation: &Evaluation, extra: Option<String>) -> (String, String) {
+pub(super) fn explain(
+    rule: &Rule,
+    evaluation: &Evaluation,
+    extra: Option<String>,
+) -> (String, String) {
     let mut parts: Vec<String> = evaluation
         .reasons()
         .iter()
@@ -475,27 +331,112 @@ fn tier_of(score: f64, tiers: &[rules::Tier]) -> Option<&rules::Tier> {
 /// Runs the tenant's enabled rules on `customer` (whose row the caller has locked) and
 /// applies the verdicts: the rules' tags, the vetoes no rule needs any more, each rule's state,
 /// and the tasks of the rules that just became true. Returns the tag changes made.
-///
-/// Long because evaluating in order, resolving and writing the result of one customer belong
-/// together.
-#[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer))]
 pub(crate) async fn react(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     customer: CustomerId,
     now: DateTime<Utc>,
 ) -> DomainResult<Vec<RuleChange>> {
-    let rules = load_rules(txn, tenant, true).await?;
-    let Some(row) = customer::Entity::find_by_id(customer)
-        .filter(customer::Column::TenantId.eq(tenant.0))
-        .filter(customer::Column::DeletedAt.is_null())
-        .one(txn)
-        .await
-        .step("reading the customer for the rules")?
-    else {
+    react_to(txn, tenant, customer, now, false).await
+}
+
+/// [`react`] for a customer created in this transaction: it has no fact, veto or rule state
+/// yet, which saves reading them.
+pub(crate) async fn react_new(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<RuleChange>> {
+    react_to(txn, tenant, customer, now, true).await
+}
+
+/// [`react`] with the customer's row as the caller just wrote it, which saves reading it.
+pub(crate) async fn react_row(
+    txn: &DatabaseTransaction,
+    row: &customer::Model,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<RuleChange>> {
+    react_on(txn, row.tenant_id, row.id, Some(row), now, false).await
+}
+
+async fn react_to(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+    fresh: bool,
+) -> DomainResult<Vec<RuleChange>> {
+    react_on(txn, tenant, customer, None, now, fresh).await
+}
+
+#[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer))]
+async fn react_on(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customer: CustomerId,
+    written: Option<&customer::Model>,
+    now: DateTime<Utc>,
+    fresh: bool,
+) -> DomainResult<Vec<RuleChange>> {
+    let set = ruleset::rule_set(txn, tenant).await?;
+    let current = current_links(txn, customer).await?;
+    if set.rules.is_empty() && !current.iter().any(|l| l.source == TagSource::Rule) {
         return Ok(Vec::new());
+    }
+    let row = match written {
+        Some(row) => row.clone(),
+        None => {
+            let found = customer::Entity::find_by_id(customer)
+                .filter(customer::Column::TenantId.eq(tenant.0))
+                .filter(customer::Column::DeletedAt.is_null())
+                .one(txn)
+                .await
+                .step("reading the customer for the rules")?;
+            match found {
+                Some(row) => row,
+                None => return Ok(Vec::new()),
+            }
+        }
     };
-    let current: Vec<Link> = customer_tag::Entity::find()
+    let (vetoes, states) = if fresh {
+        (HashSet::new(), HashMap::new())
+    } else {
+        (
+            read_vetoes(txn, customer).await?,
+            read_states(txn, customer).await?,
+        )
+    };
+    let facts = load_facts(txn, &row, &set.defs, &set.measured, fresh).await?;
+    let base: Vec<Link> = current
+        .iter()
+        .copied()
+        .filter(|l| l.source != TagSource::Rule)
+        .collect();
+    let clock = set.clock(now);
+    let (wants, verdicts) = evaluate_all(&set, &facts, &base, &vetoes, &clock);
+    let resolution = resolve(&base, &wants, &vetoes, &set.info);
+    let changes = apply::links(txn, &row, &set, &current, &resolution, &verdicts, now).await?;
+    // Vetoes no rule needs any more: the tag may come back on a new transition.
+    let lifted: Vec<i64> = vetoes
+        .iter()
+        .filter(|t| !wants.iter().any(|w| w.tag == **t))
+        .map(|t| t.0)
+        .collect();
+    links::lift_vetoes(
+        txn,
+        Links::OfCustomer {
+            customer: customer.0,
+            tags: &lifted,
+        },
+    )
+    .await?;
+    apply::states(txn, tenant, &row, &set, &verdicts, &states, now).await?;
+    Ok(changes)
+}
+
+async fn current_links(txn: &DatabaseTransaction, customer: CustomerId) -> DomainResult<Vec<Link>> {
+    Ok(customer_tag::Entity::find()
         .select_only()
         .column(customer_tag::Column::TagId)
         .column(customer_tag::Column::Source)
@@ -513,8 +454,14 @@ pub(crate) async fn react(
             rule,
             rule_version,
         })
-        .collect();
-    let vetoes: HashSet<TagId> = tag_veto::Entity::find()
+        .collect())
+}
+
+async fn read_vetoes(
+    txn: &DatabaseTransaction,
+    customer: CustomerId,
+) -> DomainResult<HashSet<TagId>> {
+    Ok(tag_veto::Entity::find()
         .select_only()
         .column(tag_veto::Column::TagId)
         .filter(tag_veto::Column::CustomerId.eq(customer.0))
@@ -523,65 +470,53 @@ pub(crate) async fn react(
         .await
         .step("reading the customer's vetoed tags")?
         .into_iter()
-        .collect();
-    let rule_links = current.iter().filter(|l| l.source == TagSource::Rule);
-    if rules.is_empty() && rule_links.clone().next().is_none() {
-        if !vetoes.is_empty() {
-            let tags: Vec<i64> = vetoes.iter().map(|t| t.0).collect();
-            links::lift_vetoes(
-                txn,
-                Links::OfCustomer {
-                    customer: customer.0,
-                    tags: &tags,
-                },
-            )
-            .await?;
-        }
-        return Ok(Vec::new());
-    }
-    let mut involved: Vec<TagId> = current.iter().map(|l| l.tag).collect();
-    for rule in &rules {
-        involved.extend(rule.produces());
-        if let Some(condition) = &rule.condition {
-            involved.extend(condition.reads().0);
-        }
-    }
-    involved.sort_unstable();
-    involved.dedup();
-    let info = tag_infos(txn, tenant, Some(&involved)).await?;
-    let order = rules::graph::order(&rules, &|t| info.get(&t).copied())
-        .unwrap_or_else(|_| (0..rules.len()).collect());
-    let clock = clock(txn, tenant, now).await?;
-    let facts = load_facts(txn, tenant, &row, &rules).await?;
-    let base: Vec<Link> = current
-        .iter()
-        .copied()
-        .filter(|l| l.source != TagSource::Rule)
-        .collect();
-    let states: HashMap<RuleId, rule_state::Model> = rule_state::Entity::find()
+        .collect())
+}
+
+async fn read_states(
+    txn: &DatabaseTransaction,
+    customer: CustomerId,
+) -> DomainResult<HashMap<RuleId, rule_state::Model>> {
+    Ok(rule_state::Entity::find()
         .filter(rule_state::Column::CustomerId.eq(customer.0))
         .all(txn)
         .await
         .step("reading the customer's rule states")?
         .into_iter()
         .map(|s| (s.rule_id, s))
-        .collect();
+        .collect())
+}
 
-    // Evaluate in order; each rule sees the tags the rules before it settled.
+/// One rule's verdict on the customer: whether it holds, and when that can next change.
+pub(crate) struct Verdict {
+    pub(crate) rule: usize,
+    pub(crate) holds: bool,
+    pub(crate) next: Option<DateTime<Utc>>,
+    pub(crate) evaluation: Evaluation,
+}
+
+/// Evaluates every rule in order, each seeing the tags the rules before it settled, and
+/// returns their wishes for tags and their verdicts.
+fn evaluate_all(
+    set: &RuleSet,
+    facts: &CustomerFacts,
+    base: &[Link],
+    vetoes: &HashSet<TagId>,
+    clock: &Clock,
+) -> (Vec<Want>, Vec<Verdict>) {
     let mut wants: Vec<Want> = Vec::new();
-    let mut verdicts: Vec<(usize, bool, Option<DateTime<Utc>>)> = Vec::new();
-    for &i in &order {
-        let rule = &rules[i];
+    let mut verdicts = Vec::with_capacity(set.rules.len());
+    for (i, rule) in set.rules.iter().enumerate() {
         let evaluation = {
-            let view = resolve(&base, &wants, &vetoes, &info);
-            eval::evaluate(rule.condition.as_ref(), &facts, &view, &clock)
+            let view = resolve(base, &wants, vetoes, &set.info);
+            eval::evaluate(rule.condition.as_ref(), facts, &view, clock)
         };
         let mut next = evaluation.next_change;
         for action in &rule.actions {
             let (tag, extra) = match action {
                 RuleAction::AddTag { tag_id } => (Some(*tag_id), None),
                 RuleAction::SetTier { score, tiers } => {
-                    let (value, due) = eval::measure(score, &facts, &clock);
+                    let (value, due) = eval::measure(score, facts, clock);
                     next = earliest(next, due);
                     let value = value.unwrap_or(0.0);
                     let tier = tier_of(value, tiers);
@@ -591,221 +526,24 @@ pub(crate) async fn react(
                 RuleAction::CreateTask { .. } => (None, None),
             };
             if let (true, Some(tag)) = (evaluation.holds, tag) {
-                let (reason, evidence) = explain(rule, &evaluation, extra);
+                // Explained only if the tag is put on (`apply::links`).
                 wants.push(Want {
                     tag,
                     rule: i,
                     priority: rule.priority,
                     rule_id: rule.id,
-                    reason,
-                    evidence,
+                    extra,
                 });
             }
         }
-        verdicts.push((i, evaluation.holds, next));
-    }
-
-    // Write the difference.
-    let resolution = resolve(&base, &wants, &vetoes, &info);
-    let mut changes = Vec::new();
-    for link in &current {
-        if resolution.tags.contains_key(&link.tag) {
-            continue;
-        }
-        // A rule's tag whose rule no longer wants it, or an automatic tag a rule's tag replaced.
-        let (stamp, reason) = match link.rule.and_then(|id| rules.iter().find(|r| r.id == id)) {
-            Some(rule) => (
-                Some((rule.id, rule.version, rule.name.clone())),
-                format!("rule \"{}\" (v{}) no longer holds", rule.name, rule.version),
-            ),
-            None if link.source == TagSource::Rule => (
-                link.rule
-                    .map(|id| (id, link.rule_version.unwrap_or(1), format!("rule {id}"))),
-                "its rule was disabled or deleted".to_owned(),
-            ),
-            None => {
-                let by = resolution.tags.values().flatten().find(|w| {
-                    info.get(&w.tag).map(|i| i.group) == info.get(&link.tag).map(|i| i.group)
-                });
-                match by {
-                    Some(w) => {
-                        let rule = &rules[w.rule];
-                        (
-                            Some((rule.id, rule.version, rule.name.clone())),
-                            format!("replaced in its group by rule \"{}\"", rule.name),
-                        )
-                    }
-                    None => (None, "replaced by a rule".to_owned()),
-                }
-            }
-        };
-        links::remove(
-            txn,
-            tenant,
-            Links::OfCustomer {
-                customer: customer.0,
-                tags: &[link.tag.0],
-            },
-            Attribution {
-                source: TagSource::Rule,
-                reason: Some(&reason),
-                note: None,
-                actor: None,
-                rule: stamp.as_ref().map(|(id, version, _)| RuleStamp {
-                    id: *id,
-                    version: *version,
-                    evidence: None,
-                }),
-            },
-            now,
-        )
-        .await?;
-        if let Some((id, version, name)) = stamp {
-            changes.push(RuleChange {
-                tag_id: link.tag,
-                added: false,
-                rule_id: id,
-                rule_name: name,
-                rule_version: version,
-                reason,
-            });
-        }
-    }
-    let mut added: Vec<&Want> = resolution
-        .tags
-        .iter()
-        .filter(|(tag, _)| !current.iter().any(|l| l.tag == **tag))
-        .filter_map(|(_, want)| *want)
-        .collect();
-    added.sort_by_key(|w| w.tag);
-    for want in added {
-        let rule = &rules[want.rule];
-        links::add(
-            txn,
-            tenant,
-            Links::OfCustomer {
-                customer: customer.0,
-                tags: &[want.tag.0],
-            },
-            Attribution {
-                source: TagSource::Rule,
-                reason: Some(&want.reason),
-                note: None,
-                actor: None,
-                rule: Some(RuleStamp {
-                    id: rule.id,
-                    version: rule.version,
-                    evidence: Some(&want.evidence),
-                }),
-            },
-            now,
-        )
-        .await?;
-        changes.push(RuleChange {
-            tag_id: want.tag,
-            added: true,
-            rule_id: rule.id,
-            rule_name: rule.name.clone(),
-            rule_version: rule.version,
-            reason: want.reason.clone(),
+        verdicts.push(Verdict {
+            rule: i,
+            holds: evaluation.holds,
+            next,
+            evaluation,
         });
     }
-    // Vetoes no rule needs any more: the tag may come back on a new transition.
-    let lifted: Vec<i64> = vetoes
-        .iter()
-        .filter(|t| !wants.iter().any(|w| w.tag == **t))
-        .map(|t| t.0)
-        .collect();
-    links::lift_vetoes(
-        txn,
-        Links::OfCustomer {
-            customer: customer.0,
-            tags: &lifted,
-        },
-    )
-    .await?;
-
-    // Rule states, and the edge-triggered actions of the rules that just became true.
-    let mut rows = Vec::new();
-    for (i, holds, next) in verdicts {
-        let rule = &rules[i];
-        let old = states.get(&rule.id);
-        let turned_true = holds && old.is_none_or(|s| !s.holds);
-        let unchanged = old.is_some_and(|s| {
-            s.holds == holds && s.rule_version == rule.version && s.next_due_at == next
-        });
-        if turned_true {
-            for action in &rule.actions {
-                if let RuleAction::CreateTask {
-                    assignee,
-                    title,
-                    due_in_days,
-                } = action
-                {
-                    let owner = customer::Entity::find_by_id(customer)
-                        .select_only()
-                        .column(customer::Column::OwnerId)
-                        .into_tuple::<Option<StaffId>>()
-                        .one(txn)
-                        .await?
-                        .flatten();
-                    let title = title.replace("{customer_name}", &row.name);
-                    for assignee in assignees(txn, tenant, *assignee, owner).await? {
-                        tasks::create(
-                            txn,
-                            NewTask {
-                                tenant,
-                                assignee,
-                                kind: TaskKind::Rule,
-                                title: &title,
-                                customer: Some(customer),
-                                channel: None,
-                                due: due_in_days.map(|d| now + Duration::days(i64::from(d))),
-                                rule: Some(rule.id),
-                                now,
-                            },
-                        )
-                        .await?;
-                    }
-                }
-            }
-        }
-        if unchanged {
-            continue;
-        }
-        let since = match old {
-            Some(s) if s.holds == holds => s.since,
-            _ => now,
-        };
-        rows.push(rule_state::ActiveModel {
-            customer_id: Set(customer),
-            rule_id: Set(rule.id),
-            tenant_id: Set(tenant),
-            holds: Set(holds),
-            rule_version: Set(rule.version),
-            since: Set(since),
-            evaluated_at: Set(now),
-            next_due_at: Set(next),
-        });
-    }
-    if !rows.is_empty() {
-        rule_state::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([rule_state::Column::CustomerId, rule_state::Column::RuleId])
-                    .update_columns([
-                        rule_state::Column::Holds,
-                        rule_state::Column::RuleVersion,
-                        rule_state::Column::Since,
-                        rule_state::Column::EvaluatedAt,
-                        rule_state::Column::NextDueAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await
-            .step("writing the rule states")?;
-    }
-    Ok(changes)
+    (wants, verdicts)
 }
 
 fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -883,7 +621,9 @@ impl Customers<'_> {
             .one(self.db)
             .await?
             .ok_or(DomainError::NotFound("customer"))?;
-        let facts = load_facts(self.db, self.tenant(), &row, std::slice::from_ref(&rule)).await?;
+        let defs = custom_fields::list(self.db, self.tenant()).await?;
+        let measured = ruleset::measured(std::slice::from_ref(&rule));
+        let facts = load_facts(self.db, &row, &defs, &measured, false).await?;
         let clock = clock(self.db, self.tenant(), Utc::now()).await?;
         let present = Present {
             tags: customer.tags.iter().map(|t| t.tag_id).collect(),

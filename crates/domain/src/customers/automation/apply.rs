@@ -1,0 +1,247 @@
+//! Writing one customer's verdicts: the rules' tags (through `tagging::links`, a few
+//! statements whatever their number), the rule states, and the edge-triggered actions of the
+//! rules that just became true.
+
+use super::*;
+
+/// Makes the customer's tags what `resolution` says: takes off the rule tags no rule wants
+/// and the automatic tags a rule's tag replaced, and puts on the wanted tags it lacks.
+pub(super) async fn links(
+    txn: &DatabaseTransaction,
+    row: &customer::Model,
+    set: &RuleSet,
+    current: &[Link],
+    resolution: &Resolution<'_>,
+    verdicts: &[Verdict],
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<RuleChange>> {
+    let (tenant, customer) = (row.tenant_id, row.id);
+    let rules = &set.rules;
+    let mut changes = Vec::new();
+    // (tag, stamp, reason) of each removal.
+    let mut removals: Vec<(i64, Option<RuleStamp<'_>>, String, Option<String>)> = Vec::new();
+    for link in current {
+        if resolution.tags.contains_key(&link.tag) {
+            continue;
+        }
+        let group = set.info.get(&link.tag).map(|i| i.group);
+        let (stamp, name, reason) = match link.rule.and_then(|id| rules.iter().find(|r| r.id == id))
+        {
+            Some(rule) => (
+                Some((rule.id, rule.version)),
+                Some(rule.name.clone()),
+                format!("rule \"{}\" (v{}) no longer holds", rule.name, rule.version),
+            ),
+            None if link.source == TagSource::Rule => (
+                link.rule.map(|id| (id, link.rule_version.unwrap_or(1))),
+                link.rule.map(|id| format!("rule {id}")),
+                "its rule was disabled or deleted".to_owned(),
+            ),
+            None => {
+                // An automatic tag a rule's tag replaced in its exclusive group.
+                let by = resolution
+                    .tags
+                    .values()
+                    .flatten()
+                    .find(|w| set.info.get(&w.tag).map(|i| i.group) == group)
+                    .map(|w| &rules[w.rule]);
+                match by {
+                    Some(rule) => (
+                        Some((rule.id, rule.version)),
+                        Some(rule.name.clone()),
+                        format!("replaced in its group by rule \"{}\"", rule.name),
+                    ),
+                    None => (None, None, "replaced by a rule".to_owned()),
+                }
+            }
+        };
+        if let (Some((id, version)), Some(name)) = (stamp, &name) {
+            changes.push(RuleChange {
+                tag_id: link.tag,
+                added: false,
+                rule_id: id,
+                rule_name: name.clone(),
+                rule_version: version,
+                reason: reason.clone(),
+            });
+        }
+        removals.push((
+            link.tag.0,
+            stamp.map(|(id, version)| RuleStamp {
+                id,
+                version,
+                evidence: None,
+            }),
+            reason,
+            name,
+        ));
+    }
+    let removed: Vec<(i64, Attribution<'_>)> = removals
+        .iter()
+        .map(|(tag, stamp, reason, _)| (*tag, by(*stamp, reason)))
+        .collect();
+    links::remove_each(txn, tenant, customer.0, &removed, now).await?;
+    let mut added: Vec<&Want> = resolution
+        .tags
+        .iter()
+        .filter(|(tag, _)| !current.iter().any(|l| l.tag == **tag))
+        .filter_map(|(_, want)| *want)
+        .collect();
+    added.sort_by_key(|w| w.tag);
+    // (reason, evidence) of each tag put on.
+    let explained: Vec<(String, String)> = added
+        .iter()
+        .map(|want| {
+            explain(
+                &rules[want.rule],
+                &verdicts[want.rule].evaluation,
+                want.extra.clone(),
+            )
+        })
+        .collect();
+    let additions: Vec<(i64, Attribution<'_>)> = added
+        .iter()
+        .zip(&explained)
+        .map(|(want, (reason, evidence))| {
+            let rule = &rules[want.rule];
+            let stamp = RuleStamp {
+                id: rule.id,
+                version: rule.version,
+                evidence: Some(evidence),
+            };
+            (want.tag.0, by(Some(stamp), reason))
+        })
+        .collect();
+    links::add_each(txn, tenant, customer.0, &additions, now).await?;
+    for (want, (reason, _)) in added.iter().zip(explained) {
+        let rule = &rules[want.rule];
+        changes.push(RuleChange {
+            tag_id: want.tag,
+            added: true,
+            rule_id: rule.id,
+            rule_name: rule.name.clone(),
+            rule_version: rule.version,
+            reason,
+        });
+    }
+    Ok(changes)
+}
+
+/// Writes the rules' states that changed (a rule that never held and never will by time
+/// alone needs no row: no row means false), and runs the edge-triggered actions of the rules
+/// that turned true.
+fn by<'a>(stamp: Option<RuleStamp<'a>>, reason: &'a str) -> Attribution<'a> {
+    Attribution {
+        source: TagSource::Rule,
+        reason: Some(reason),
+        note: None,
+        actor: None,
+        rule: stamp,
+    }
+}
+
+pub(super) async fn states(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    row: &customer::Model,
+    set: &RuleSet,
+    verdicts: &[Verdict],
+    states: &HashMap<RuleId, rule_state::Model>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let mut rows = Vec::new();
+    let mut owner: Option<Option<StaffId>> = None;
+    for verdict in verdicts {
+        let rule = &set.rules[verdict.rule];
+        let old = states.get(&rule.id);
+        if verdict.holds && old.is_none_or(|s| !s.holds) {
+            for action in &rule.actions {
+                let RuleAction::CreateTask {
+                    assignee,
+                    title,
+                    due_in_days,
+                } = action
+                else {
+                    continue;
+                };
+                // The owner as this change left it (the change may have been an assignment).
+                let owner = match owner {
+                    Some(owner) => owner,
+                    None => {
+                        let read = customer::Entity::find_by_id(row.id)
+                            .select_only()
+                            .column(customer::Column::OwnerId)
+                            .into_tuple::<Option<StaffId>>()
+                            .one(txn)
+                            .await?
+                            .flatten();
+                        owner = Some(read);
+                        read
+                    }
+                };
+                let title = title.replace("{customer_name}", &row.name);
+                for assignee in assignees(txn, tenant, *assignee, owner).await? {
+                    tasks::create(
+                        txn,
+                        NewTask {
+                            tenant,
+                            assignee,
+                            kind: TaskKind::Rule,
+                            title: &title,
+                            customer: Some(row.id),
+                            channel: None,
+                            due: due_in_days.map(|d| now + Duration::days(i64::from(d))),
+                            rule: Some(rule.id),
+                            now,
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        let unchanged = match old {
+            Some(s) => {
+                s.holds == verdict.holds
+                    && s.rule_version == rule.version
+                    && s.next_due_at == verdict.next
+            }
+            None => !verdict.holds && verdict.next.is_none(),
+        };
+        if unchanged {
+            continue;
+        }
+        let since = match old {
+            Some(s) if s.holds == verdict.holds => s.since,
+            _ => now,
+        };
+        rows.push(rule_state::ActiveModel {
+            customer_id: Set(row.id),
+            rule_id: Set(rule.id),
+            tenant_id: Set(tenant),
+            holds: Set(verdict.holds),
+            rule_version: Set(rule.version),
+            since: Set(since),
+            evaluated_at: Set(now),
+            next_due_at: Set(verdict.next),
+        });
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rule_state::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([rule_state::Column::CustomerId, rule_state::Column::RuleId])
+                .update_columns([
+                    rule_state::Column::Holds,
+                    rule_state::Column::RuleVersion,
+                    rule_state::Column::Since,
+                    rule_state::Column::EvaluatedAt,
+                    rule_state::Column::NextDueAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await
+        .step("writing the rule states")?;
+    Ok(())
+}
