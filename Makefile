@@ -3,10 +3,11 @@
 CARGO ?= cargo
 SEARCH_BENCH_ARGS ?=
 CAPTURE_BENCH_ARGS ?=
+RULES_BENCH_ARGS ?=
 SDK_VENV ?= target/sdk-venv
 SIMULATOR := miniprogram-mock/simulator
 
-.PHONY: run test test-mysql openapi lint sdk-check schemathesis simulator bench bench-search bench-capture
+.PHONY: run test test-mysql openapi lint sdk-check schemathesis simulator bench bench-search bench-capture bench-rules
 
 ## Start the API on http://127.0.0.1:8080 (SQLite + in-process cache + bundled WeChat mock
 ## unless SCANTAG_* settings say otherwise).
@@ -78,7 +79,7 @@ schemathesis:
 	exit $$status
 
 ## Both benchmarks, on MariaDB/MySQL (--mysql-url) and Redis (--redis-url); see README.md.
-bench: bench-search bench-capture
+bench: bench-search bench-capture bench-rules
 
 ## Seed customers with skewed tags, then measure tag-filtered search over HTTP (cache bypassed
 ## and warm) against a plain SQL query, checking every answer;
@@ -90,3 +91,8 @@ bench-search:
 ## next to a bare INSERT + COMMIT loop; then count rows to prove nothing was lost or doubled.
 bench-capture:
 	$(CARGO) run --release -p scantag-bench -- capture $(CAPTURE_BENCH_ARGS)
+
+## Capture and order cost with 50 rules against none, in one run, and every rule tag checked;
+## e.g. make bench-rules RULES_BENCH_ARGS="--visits 2000 --rounds 3".
+bench-rules:
+	$(CARGO) run --release -p scantag-bench -- rules $(RULES_BENCH_ARGS)

@@ -1235,3 +1235,78 @@ async fn every_template_tags_hand_built_customers_as_the_brief_says() {
             .any(|t| t["title"] == "欢迎新客户 到店")
     );
 }
+
+#[tokio::test]
+async fn the_same_history_gives_the_same_tags_whatever_order_it_arrives_in() {
+    let app = spawn_app().await;
+    let admin = app.tenant_admin("Acme").await;
+    for key in [
+        "high_value",
+        "lifecycle",
+        "abc_tiers",
+        "rfm",
+        "high_intent",
+        "activity",
+    ] {
+        app.post(
+            &format!("/api/v1/rule-templates/{key}"),
+            Some(&admin.access),
+            &json!({}),
+        )
+        .await
+        .expect(201);
+    }
+    // One history: orders, follow-ups moving the stage back and forth, visits.
+    let now = Utc::now();
+    let mut history: Vec<(&str, Value)> = Vec::new();
+    for (i, (days, fen)) in [
+        (170, 200_000),
+        (90, 150_000),
+        (40, 90_000),
+        (20, 120_000),
+        (3, 80_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        history.push(("orders", json!({"amount_fen": fen, "occurred_at": now - Duration::days(days), "external_ref": format!("R{i}")})));
+    }
+    for (days, stage) in [(60, "需求确认"), (10, "已报价"), (45, "初步接触")] {
+        history.push(("follow-ups", json!({"kind": "call", "content": "跟进", "stage": stage, "occurred_at": now - Duration::days(days)})));
+    }
+    for days in [50, 12, 35] {
+        history.push((
+            "events",
+            json!({"kind": "visit", "occurred_at": now - Duration::days(days)}),
+        ));
+    }
+    let mut tag_sets = Vec::new();
+    for order in [
+        (0..history.len()).collect::<Vec<_>>(),
+        (0..history.len()).rev().collect(),
+        vec![5, 0, 9, 3, 7, 1, 10, 2, 6, 4, 8],
+    ] {
+        let customer = app
+            .create_customer(&admin, &json!({"name": "同一段历史"}))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        for i in order {
+            let (path, body) = &history[i];
+            let mut body = body.clone();
+            body["customer_id"] = json!(customer);
+            if let Some(reference) = body.get("external_ref").and_then(Value::as_str) {
+                body["external_ref"] = json!(format!("{customer}-{reference}"));
+            }
+            app.post(&format!("/api/v1/{path}"), Some(&admin.access), &body)
+                .await
+                .expect(201);
+        }
+        let detail = app.customer(&admin, customer).await;
+        assert_eq!(detail["project_stage"], "已报价");
+        tag_sets.push(tag_names(&app, &admin, customer).await);
+    }
+    assert!(!tag_sets[0].is_empty());
+    assert_eq!(tag_sets[0], tag_sets[1]);
+    assert_eq!(tag_sets[0], tag_sets[2]);
+}

@@ -144,3 +144,35 @@ async fn the_simulator_reports_the_servers_problem_and_fails() {
     assert!(stderr.contains("422 validation_failed"), "{stderr}");
     assert!(stderr.contains("phone: phone"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_simulator_prints_the_tags_the_rules_gave() {
+    let app = spawn_app().await;
+    let (admin, _, scene) = booth(&app).await;
+    let group = app.create_group(&admin, "生命周期", false).await;
+    let fresh = app.create_tag(&admin, group, "新录入").await;
+    app.post(
+        "/api/v1/rules",
+        Some(&admin.access),
+        &json!({"name": "新录入", "condition": {"field": "source_channel_id", "op": "is_set"},
+                "actions": [{"type": "add_tag", "tag_id": fresh}]}),
+    )
+    .await
+    .expect(201);
+    let json_run = simulate(
+        &app,
+        &["--scene", &scene, "--openid", "o-sim-rule", "--json"],
+    )
+    .await;
+    let answer = result(&json_run);
+    assert_eq!(answer["rule_changes"][0]["tag_id"], fresh);
+    assert_eq!(answer["rule_changes"][0]["rule_name"], "新录入");
+    let human = simulate(&app, &["--scene", &scene, "--openid", "o-sim-rule-2"]).await;
+    assert!(human.status.success());
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("rule tags    1"), "{human}");
+    assert!(
+        human.contains("+ 生命周期 / 新录入  rule \"新录入\" v1"),
+        "{human}"
+    );
+}

@@ -15,6 +15,7 @@ mod filters;
 mod library;
 mod measure;
 mod report;
+mod rules;
 mod seed;
 mod server;
 
@@ -56,6 +57,8 @@ enum Command {
     Search(Args),
     /// Measure scan-to-record captures from concurrent visitors, next to bare INSERT + COMMIT.
     Capture(capture::Args),
+    /// Measure what 50 active rules add to a capture and an order, and check every rule tag.
+    Rules(rules::Args),
 }
 
 /// Where the benchmarks run.
@@ -149,6 +152,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Search(args) => runtime.block_on(run(&cli.backends, args)),
         Command::Capture(args) => runtime.block_on(capture::run(&cli.backends, args)),
+        Command::Rules(args) => runtime.block_on(rules::run(&cli.backends, args)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

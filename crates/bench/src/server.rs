@@ -92,6 +92,41 @@ impl BenchServer {
         })
     }
 
+    /// Creates another tenant (through `db`, as the operator would) and logs its admin in.
+    pub async fn another_tenant(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        name: &str,
+    ) -> anyhow::Result<(Api, i64)> {
+        let (tenant, invite) =
+            scantag_api::admin::create_tenant(db, name, None, chrono::Duration::hours(1))
+                .await
+                .with_context(|| format!("creating the tenant {name}"))?;
+        let code = self
+            .mock
+            .mint_login_code(Some(format!("{ADMIN_OPENID}-{name}")), None)
+            .code;
+        let mut api = Api {
+            client: self.api.client.clone(),
+            base_url: self.api.base_url.clone(),
+            token: None,
+        };
+        let login = api
+            .post(
+                "/api/v1/auth/wechat/login",
+                &json!({ "code": code, "invite": invite.code, "display_name": name }),
+            )
+            .await
+            .with_context(|| format!("logging in the admin of {name}"))?;
+        api.token = Some(
+            login["access_token"]
+                .as_str()
+                .context("the login answer has no access_token")?
+                .to_owned(),
+        );
+        Ok((api, tenant.id.0))
+    }
+
     /// Stops the server gracefully and waits until it has closed its database pool.
     pub async fn stop(self) {
         self.handle.stop(true).await;
@@ -132,6 +167,7 @@ fn settings(
 }
 
 /// One keep-alive HTTP client for the server, with the admin's token once logged in.
+#[derive(Clone)]
 pub struct Api {
     client: reqwest::Client,
     base_url: String,
@@ -147,6 +183,35 @@ pub struct Answer {
 impl Api {
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// GETs `path` and returns the parsed JSON answer; anything but 2xx is an error.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let mut request = self.client.get(format!("{}{path}", self.base_url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        if !status.is_success() {
+            bail!(
+                "GET {path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
+    }
+
+    /// The access token of the tenant's admin.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or_default()
     }
 
     /// POSTs `body` and returns the parsed JSON answer; anything but 2xx is an error.

@@ -177,8 +177,10 @@ async function main(): Promise<void> {
   const result = results[results.length - 1];
   if (result === undefined) return;
   if (opts.json) {
-    const { customer_id, outcome, matched_by, owner, tags } = result;
-    console.log(JSON.stringify({ customer_id, outcome, matched_by, owner, tags, replayed }));
+    const { customer_id, outcome, matched_by, owner, tags, rule_changes } = result;
+    console.log(
+      JSON.stringify({ customer_id, outcome, matched_by, owner, tags, rule_changes, replayed }),
+    );
     return;
   }
   const { customer_id, outcome, matched_by, owner } = result;
@@ -187,6 +189,14 @@ async function main(): Promise<void> {
   say(`tags         ${result.tags.length === 0 ? "none" : result.tags.length}`);
   for (const t of result.tags) {
     say(`  ${t.group_name} / ${t.name}  ${t.color}  ${t.source}  ${t.reason ?? ""}`.trimEnd());
+  }
+  // The tags the tenant's rules gave (or took) in this capture, with the rule and why.
+  const ruled = result.rule_changes.filter((c) => c.added);
+  say(`rule tags    ${ruled.length === 0 ? "none" : ruled.length}`);
+  for (const c of result.rule_changes) {
+    const tag = result.tags.find((t) => t.tag_id === c.tag_id);
+    const name = tag ? `${tag.group_name} / ${tag.name}` : `tag #${c.tag_id}`;
+    say(`  ${c.added ? "+" : "-"} ${name}  rule "${c.rule_name}" v${c.rule_version}: ${c.reason}`);
   }
 }
 
