@@ -217,6 +217,28 @@ async fn the_stage_of_the_latest_follow_up_drives_high_intent() {
     .await
     .expect(200);
     assert_eq!(tag_ids(&app, &admin, customer).await, vec![tag]);
+    // A stage said at an earlier time, recorded after a later follow-up without one, is still
+    // the latest stage said.
+    let other = app
+        .create_customer(&admin, &json!({"name": "韩梅梅"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/follow-ups",
+        Some(&admin.access),
+        &json!({"customer_id": other, "kind": "wechat", "content": "问候", "occurred_at": Utc::now() - Duration::days(1)}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/api/v1/follow-ups",
+        Some(&admin.access),
+        &json!({"customer_id": other, "kind": "call", "content": "报价", "stage": "已报价", "occurred_at": Utc::now() - Duration::days(5)}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(app.customer(&admin, other).await["project_stage"], "已报价");
     // An unknown stage is refused.
     app.post(
         "/api/v1/follow-ups",
@@ -305,6 +327,24 @@ async fn a_persons_decision_wins_over_a_rule_in_both_directions() {
     let back = order(&app, &admin, customer, 150_000, 0).await;
     assert_eq!(back["rule_changes"][0]["tag_id"], tag);
     assert_eq!(tag_ids(&app, &admin, customer).await, vec![tag]);
+    // A person giving the tag the rule gave makes it theirs: the rule no longer takes it off.
+    app.post(
+        &format!("/api/v1/customers/{customer}/tags"),
+        Some(&admin.access),
+        &json!({"tag_id": tag}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/v1/orders/{}/refund", back["id"]),
+        Some(&admin.access),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    let detail = app.customer(&admin, customer).await;
+    assert_eq!(detail["tags"][0]["tag_id"], tag);
+    assert_eq!(detail["tags"][0]["source"], "manual");
 
     // A tag a person gave is never taken off by a rule.
     let other = app
@@ -439,6 +479,30 @@ async fn in_an_exclusive_group_the_higher_priority_rule_wins() {
     .await
     .expect(200);
     assert_eq!(tag_ids(&app, &admin, id).await, vec![new]);
+    // A rule whose tag was archived since can still be changed and disabled (and enabled again).
+    app.patch(
+        &format!("/api/v1/tags/{buyer}"),
+        Some(&admin.access),
+        &json!({"status": "archived"}),
+    )
+    .await
+    .expect(200);
+    for enabled in [true, false] {
+        app.patch(
+            &format!("/api/v1/rules/{}", grown["id"]),
+            Some(&admin.access),
+            &json!({"enabled": enabled, "priority": 21}),
+        )
+        .await
+        .expect(200);
+    }
+    app.patch(
+        &format!("/api/v1/tags/{buyer}"),
+        Some(&admin.access),
+        &json!({"status": "active"}),
+    )
+    .await
+    .expect(200);
     // A person's choice in the group stands against every rule.
     app.post(
         &format!("/api/v1/customers/{id}/tags"),

@@ -568,8 +568,10 @@ fn patch_fields(patch: &CustomerPatch) -> Vec<&'static str> {
 pub(crate) enum FactNote<'a> {
     /// A paid order at this time (`None`: the latest paid order is recomputed, after a refund).
     Order(Option<DateTime<Utc>>),
-    /// A follow-up at this time, moving the project stage when it says one and is the latest.
+    /// A follow-up at this time, moving the project stage when it says one and is the latest
+    /// follow-up that says one (by `occurred_at`, then by id).
     FollowUp {
+        id: crate::kernel::ids::FollowUpId,
         at: DateTime<Utc>,
         stage: Option<&'a str>,
     },
@@ -604,15 +606,31 @@ pub(crate) async fn note_fact(
                         crate::store::entities::order::Column::Status
                             .eq(crate::kernel::values::OrderStatus::Paid),
                     )
+                    .lock_shared()
                     .into_tuple()
                     .one(txn)
                     .await?;
             active.last_order_at = Set(latest.flatten());
         }
-        FactNote::FollowUp { at, stage } => {
+        FactNote::FollowUp { id, at, stage } => {
             if later(row.last_follow_up_at, at) {
                 active.last_follow_up_at = Set(Some(at));
-                if let Some(stage) = stage {
+            }
+            if let Some(stage) = stage {
+                use crate::store::entities::follow_up;
+                let latest: Option<crate::kernel::ids::FollowUpId> = follow_up::Entity::find()
+                    .select_only()
+                    .column(follow_up::Column::Id)
+                    .filter(follow_up::Column::CustomerId.eq(row.id.0))
+                    .filter(follow_up::Column::Stage.is_not_null())
+                    .order_by_desc(follow_up::Column::OccurredAt)
+                    .order_by_desc(follow_up::Column::Id)
+                    .limit(1)
+                    .lock_shared()
+                    .into_tuple()
+                    .one(txn)
+                    .await?;
+                if latest == Some(id) {
                     active.project_stage = Set(Some(stage.to_owned()));
                 }
             }

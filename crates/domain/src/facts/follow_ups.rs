@@ -101,6 +101,7 @@ impl Facts<'_> {
             .await
             .step("inserting the follow-up")?;
             let note = FactNote::FollowUp {
+                id: model.id,
                 at: occurred_at,
                 stage: stage.as_deref(),
             };

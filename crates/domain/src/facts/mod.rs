@@ -212,7 +212,10 @@ fn occurred(
     now: DateTime<Utc>,
     issues: &mut Vec<FieldIssue>,
 ) -> DateTime<Utc> {
+    // Whole seconds, as MySQL keeps them (it would round a fraction, possibly into the
+    // future of the evaluation that follows).
     let at = at.unwrap_or(now);
+    let at = chrono::Timelike::with_nanosecond(&at, 0).unwrap_or(at);
     if at > now + FUTURE_SKEW {
         issues.push(FieldIssue::new(
             "occurred_at",

@@ -231,8 +231,10 @@ impl Facts<'_> {
         let staff = self.staff_actor()?;
         retry::retrying("facts.refund_order", || async {
             let txn = self.db.begin().await?;
+            // A locking read, so that the reads after the customer's lock see its latest state.
             let found = order::Entity::find_by_id(id)
                 .filter(order::Column::TenantId.eq(staff.tenant.0))
+                .lock_exclusive()
                 .one(&txn)
                 .await?
                 .ok_or(DomainError::NotFound("order"))?;

@@ -150,12 +150,20 @@ impl<'a> RuleBook<'a> {
     }
 
     /// Checks a whole rule; `except` is the rule being changed (for the name and the circle).
+    ///
+    /// `kept`: the stored condition and actions when a change leaves both alone; they are
+    /// not checked again, so that a rule naming a tag archived since can still be renamed,
+    /// reprioritised or disabled.
     async fn check<C: ConnectionTrait>(
         &self,
         conn: &C,
         draft: &RuleDraft,
         except: Option<RuleId>,
+        kept: Option<validate::Checked>,
     ) -> DomainResult<(String, String, validate::Checked)> {
+        // Saving rules of a tenant one at a time keeps the circle check true: the version
+        // row is locked until the commit.
+        config_version::bump(conn, self.tenant()).await?;
         let mut issues = Vec::new();
         let (name, key) = checked_unique_name("/name", &draft.name, NAME_MAX)
             .map_err(|issue| issues.push(issue))
@@ -172,8 +180,12 @@ impl<'a> RuleBook<'a> {
             ));
         }
         let vocabulary = vocabulary(conn, self.tenant()).await?;
-        let checked =
-            validate::check_rule(&vocabulary, &draft.condition, &draft.actions, &mut issues);
+        let checked = match kept {
+            Some(kept) => Some(kept),
+            None => {
+                validate::check_rule(&vocabulary, &draft.condition, &draft.actions, &mut issues)
+            }
+        };
         let Some(checked) = checked.filter(|_| issues.is_empty()) else {
             return Err(DomainError::Rejected {
                 code: ErrorCode::ValidationFailed,
@@ -236,7 +248,7 @@ impl<'a> RuleBook<'a> {
     pub async fn create(&self, draft: RuleDraft) -> DomainResult<Rule> {
         self.permitted()?;
         let txn = self.db.begin().await?;
-        let (name, key, checked) = self.check(&txn, &draft, None).await?;
+        let (name, key, checked) = self.check(&txn, &draft, None, None).await?;
         let now = Utc::now();
         let model = rule::ActiveModel {
             tenant_id: Set(self.tenant()),
@@ -262,7 +274,6 @@ impl<'a> RuleBook<'a> {
             serde_json::json!({"version": 1}),
         )
         .await?;
-        config_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
         automation::read_rule(model)
     }
@@ -287,7 +298,12 @@ impl<'a> RuleBook<'a> {
                     serde_json::to_value(&stored.actions).unwrap_or(Value::Null)
                 }),
             };
-        let (name, key, checked) = self.check(&txn, &draft, Some(id)).await?;
+        let kept =
+            (patch.condition.is_none() && patch.actions.is_none()).then(|| validate::Checked {
+                condition: stored.condition.clone(),
+                actions: stored.actions.clone(),
+            });
+        let (name, key, checked) = self.check(&txn, &draft, Some(id), kept).await?;
         let (condition, actions) = (to_json(&checked.condition), to_json(&checked.actions));
         let changed = condition != current.condition || actions != current.actions;
         let version = if changed {
@@ -312,9 +328,16 @@ impl<'a> RuleBook<'a> {
             serde_json::json!({"version": version}),
         )
         .await?;
-        config_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
         self.reevaluate(id).await?;
+        if !draft.enabled {
+            // A disabled rule holds for nobody: enabled again, it starts from "false", so its
+            // tasks come on the next transition.
+            rule_state::Entity::delete_many()
+                .filter(rule_state::Column::RuleId.eq(id.0))
+                .exec(self.db)
+                .await?;
+        }
         automation::read_rule(model)
     }
 

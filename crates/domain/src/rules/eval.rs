@@ -36,9 +36,14 @@ impl Clock {
     /// The instant a local date begins.
     pub fn midnight(&self, date: NaiveDate) -> DateTime<Utc> {
         let start = date.and_hms_opt(0, 0, 0).unwrap_or_default();
-        self.tz
-            .from_local_datetime(&start)
-            .earliest()
+        // Where clocks jump forward at midnight, the day begins at the first local time that
+        // exists (within the next few hours).
+        (0..=4)
+            .find_map(|h| {
+                self.tz
+                    .from_local_datetime(&(start + Duration::hours(h)))
+                    .earliest()
+            })
             .map_or_else(|| start.and_utc(), |t| t.with_timezone(&Utc))
     }
 
@@ -91,10 +96,32 @@ pub fn evaluate(
     tags: &dyn TagView,
     clock: &Clock,
 ) -> Evaluation {
+    run(condition, facts, tags, clock, true)
+}
+
+/// [`evaluate`] without the explanation: the verdict and the next change only, with no node
+/// recorded and no word written — what real-time evaluation needs for every rule.
+pub fn decide(
+    condition: Option<&Condition>,
+    facts: &CustomerFacts,
+    tags: &dyn TagView,
+    clock: &Clock,
+) -> Evaluation {
+    run(condition, facts, tags, clock, false)
+}
+
+fn run(
+    condition: Option<&Condition>,
+    facts: &CustomerFacts,
+    tags: &dyn TagView,
+    clock: &Clock,
+    explain: bool,
+) -> Evaluation {
     let mut eval = Eval {
         facts,
         tags,
         clock,
+        explain,
         nodes: Vec::new(),
         next: None,
     };
@@ -128,6 +155,7 @@ pub fn measure(
         facts,
         tags: &NoTags,
         clock,
+        explain: false,
         nodes: Vec::new(),
         next: None,
     };
@@ -139,6 +167,8 @@ struct Eval<'a> {
     facts: &'a CustomerFacts,
     tags: &'a dyn TagView,
     clock: &'a Clock,
+    /// Whether to record every node with its words (the explanation), or only decide.
+    explain: bool,
     nodes: Vec<NodeTrace>,
     next: Option<DateTime<Utc>>,
 }
@@ -153,56 +183,73 @@ impl Eval<'_> {
     /// Long because each node kind is a few lines and they read best together.
     fn condition(&mut self, condition: &Condition, path: String) -> bool {
         let index = self.nodes.len();
-        self.nodes.push(NodeTrace {
-            path: path.clone(),
-            node: "",
-            holds: false,
-            value: Value::Null,
-            text: String::new(),
-        });
+        if self.explain {
+            self.nodes.push(NodeTrace {
+                path: path.clone(),
+                node: "",
+                holds: false,
+                value: Value::Null,
+                text: String::new(),
+            });
+        }
+        let explain = self.explain;
+        // Words and paths only for an explanation.
+        let words = |make: &dyn Fn() -> String| if explain { make() } else { String::new() };
+        let child = |kind: &str, i: Option<usize>| {
+            if !explain {
+                return String::new();
+            }
+            match i {
+                Some(i) => format!("{path}/{kind}/{i}"),
+                None => format!("{path}/{kind}"),
+            }
+        };
         let (node, holds, value, text) = match condition {
             Condition::All { all } => {
                 let verdicts: Vec<bool> = all
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| self.condition(c, format!("{path}/all/{i}")))
+                    .map(|(i, c)| self.condition(c, child("all", Some(i))))
                     .collect();
                 let met = verdicts.iter().filter(|v| **v).count();
-                let text = format!("all of {} ({met} met)", verdicts.len());
+                let text = words(&|| format!("all of {} ({met} met)", verdicts.len()));
                 ("all", met == verdicts.len(), Value::Null, text)
             }
             Condition::Any { any } => {
                 let verdicts: Vec<bool> = any
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| self.condition(c, format!("{path}/any/{i}")))
+                    .map(|(i, c)| self.condition(c, child("any", Some(i))))
                     .collect();
                 let met = verdicts.iter().filter(|v| **v).count();
-                let text = format!("any of {} ({met} met)", verdicts.len());
+                let text = words(&|| format!("any of {} ({met} met)", verdicts.len()));
                 ("any", met > 0, Value::Null, text)
             }
             Condition::Not { not } => {
-                let inner = self.condition(not, format!("{path}/not"));
+                let inner = self.condition(not, child("not", None));
                 ("not", !inner, Value::Null, "not".to_owned())
             }
             Condition::HasTag { has_tag } => {
                 let has = self.tags.has(*has_tag);
-                let text = format!("has tag {has_tag}: {}", yes_no(has));
+                let text = words(&|| format!("has tag {has_tag}: {}", yes_no(has)));
                 ("has_tag", has, Value::Bool(has), text)
             }
             Condition::LacksTag { lacks_tag } => {
                 let has = self.tags.has(*lacks_tag);
-                let text = format!("lacks tag {lacks_tag}: {}", yes_no(!has));
+                let text = words(&|| format!("lacks tag {lacks_tag}: {}", yes_no(!has)));
                 ("lacks_tag", !has, Value::Bool(has), text)
             }
             Condition::HasTagIn { has_tag_in } => {
                 let has = self.tags.has_in(*has_tag_in);
-                let text = format!("has a tag of group {has_tag_in}: {}", yes_no(has));
+                let text = words(&|| format!("has a tag of group {has_tag_in}: {}", yes_no(has)));
                 ("has_tag_in", has, Value::Bool(has), text)
             }
             Condition::Field { field, op, value } => {
                 let datum = self.facts.field(field);
                 let holds = compare_field(datum, *op, value.as_ref(), self.clock);
+                if !explain {
+                    return holds;
+                }
                 let shown = datum.map_or(Value::Null, datum_json);
                 let text = format!(
                     "{field} = {} {} {}",
@@ -214,13 +261,15 @@ impl Eval<'_> {
             }
             Condition::Metric { metric, op, value } => self.metric_comparison(metric, *op, value),
         };
-        self.nodes[index] = NodeTrace {
-            path,
-            node,
-            holds,
-            value,
-            text,
-        };
+        if self.explain {
+            self.nodes[index] = NodeTrace {
+                path,
+                node,
+                holds,
+                value,
+                text,
+            };
+        }
         holds
     }
 
@@ -252,6 +301,9 @@ impl Eval<'_> {
         };
         if let (Some(Some(reference)), Some(k)) = (days_reference, threshold_number) {
             self.days_crossing(reference, op, k);
+        }
+        if !self.explain {
+            return ("metric", holds, Value::Null, String::new());
         }
         let money = is_money(metric);
         let shown = |v: f64| {

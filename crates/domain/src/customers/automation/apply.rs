@@ -12,7 +12,7 @@ pub(super) async fn links(
     set: &RuleSet,
     current: &[Link],
     resolution: &Resolution<'_>,
-    verdicts: &[Verdict],
+    explained: &HashMap<TagId, (String, String)>,
     now: DateTime<Utc>,
 ) -> DomainResult<Vec<RuleChange>> {
     let (tenant, customer) = (row.tenant_id, row.id);
@@ -88,16 +88,10 @@ pub(super) async fn links(
         .filter_map(|(_, want)| *want)
         .collect();
     added.sort_by_key(|w| w.tag);
-    // (reason, evidence) of each tag put on.
-    let explained: Vec<(String, String)> = added
+    let unexplained = (String::new(), String::new());
+    let explained: Vec<&(String, String)> = added
         .iter()
-        .map(|want| {
-            explain(
-                &rules[want.rule],
-                &verdicts[want.rule].evaluation,
-                want.extra.clone(),
-            )
-        })
+        .map(|want| explained.get(&want.tag).unwrap_or(&unexplained))
         .collect();
     let additions: Vec<(i64, Attribution<'_>)> = added
         .iter()
@@ -113,7 +107,7 @@ pub(super) async fn links(
         })
         .collect();
     links::add_each(txn, tenant, customer.0, &additions, now).await?;
-    for (want, (reason, _)) in added.iter().zip(explained) {
+    for (want, (reason, _)) in added.iter().zip(explained.iter().copied()) {
         let rule = &rules[want.rule];
         changes.push(RuleChange {
             tag_id: want.tag,
@@ -121,7 +115,7 @@ pub(super) async fn links(
             rule_id: rule.id,
             rule_name: rule.name.clone(),
             rule_version: rule.version,
-            reason,
+            reason: reason.clone(),
         });
     }
     Ok(changes)

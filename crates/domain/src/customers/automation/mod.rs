@@ -215,8 +215,8 @@ fn resolve<'a>(
         .collect();
     let mut winners: HashMap<TagGroupId, &Want> = HashMap::new();
     for want in wants {
-        // A vetoed tag stays off; an archived one is not assigned any more.
-        if vetoes.contains(&want.tag) || !info.get(&want.tag).is_some_and(|i| i.active) {
+        // A vetoed tag stays off.
+        if vetoes.contains(&want.tag) {
             continue;
         }
         let Some((group, exclusive)) = group_of(&want.tag) else {
@@ -274,6 +274,16 @@ impl TagView for Resolution<'_> {
 struct Present {
     tags: HashSet<TagId>,
     groups: HashSet<TagGroupId>,
+}
+
+impl Present {
+    /// No tag: for a condition that reads none.
+    fn none() -> Present {
+        Present {
+            tags: HashSet::new(),
+            groups: HashSet::new(),
+        }
+    }
 }
 
 impl TagView for Present {
@@ -390,6 +400,7 @@ async fn react_on(
             let found = customer::Entity::find_by_id(customer)
                 .filter(customer::Column::TenantId.eq(tenant.0))
                 .filter(customer::Column::DeletedAt.is_null())
+                .lock_shared()
                 .one(txn)
                 .await
                 .step("reading the customer for the rules")?;
@@ -414,9 +425,24 @@ async fn react_on(
         .filter(|l| l.source != TagSource::Rule)
         .collect();
     let clock = set.clock(now);
-    let (wants, verdicts) = evaluate_all(&set, &facts, &base, &vetoes, &clock);
+    let carried: HashSet<TagId> = current.iter().map(|l| l.tag).collect();
+    let (wants, verdicts) = evaluate_all(&set, &facts, &base, &vetoes, &clock, &carried);
     let resolution = resolve(&base, &wants, &vetoes, &set.info);
-    let changes = apply::links(txn, &row, &set, &current, &resolution, &verdicts, now).await?;
+    // Why each tag to put on is there: its rule evaluated again with the explanation (rules
+    // reading tags see the settled tags, as when they ran, since they run after every rule
+    // that sets what they read).
+    let explained: HashMap<TagId, (String, String)> = resolution
+        .tags
+        .iter()
+        .filter(|(tag, _)| !current.iter().any(|l| l.tag == **tag))
+        .filter_map(|(tag, want)| want.map(|w| (*tag, w)))
+        .map(|(tag, want)| {
+            let rule = &set.rules[want.rule];
+            let evaluation = eval::evaluate(rule.condition.as_ref(), &facts, &resolution, &clock);
+            (tag, explain(rule, &evaluation, want.extra.clone()))
+        })
+        .collect();
+    let changes = apply::links(txn, &row, &set, &current, &resolution, &explained, now).await?;
     // Vetoes no rule needs any more: the tag may come back on a new transition.
     let lifted: Vec<i64> = vetoes
         .iter()
@@ -435,6 +461,11 @@ async fn react_on(
     Ok(changes)
 }
 
+// The engine's reads are locking reads (`LOCK IN SHARE MODE` on MySQL; SQLite serialises
+// transactions anyway): under REPEATABLE READ a plain read would see the snapshot the
+// transaction took at its first plain read, possibly before it waited for the customer's
+// lock, and miss what the previous holder of the lock committed. Every writer of these rows
+// holds the customer's lock, so the locks taken here wait for nobody new.
 async fn current_links(txn: &DatabaseTransaction, customer: CustomerId) -> DomainResult<Vec<Link>> {
     Ok(customer_tag::Entity::find()
         .select_only()
@@ -443,6 +474,7 @@ async fn current_links(txn: &DatabaseTransaction, customer: CustomerId) -> Domai
         .column(customer_tag::Column::RuleId)
         .column(customer_tag::Column::RuleVersion)
         .filter(customer_tag::Column::CustomerId.eq(customer.0))
+        .lock_shared()
         .into_tuple::<(TagId, TagSource, Option<RuleId>, Option<i32>)>()
         .all(txn)
         .await
@@ -465,6 +497,7 @@ async fn read_vetoes(
         .select_only()
         .column(tag_veto::Column::TagId)
         .filter(tag_veto::Column::CustomerId.eq(customer.0))
+        .lock_shared()
         .into_tuple::<TagId>()
         .all(txn)
         .await
@@ -479,6 +512,7 @@ async fn read_states(
 ) -> DomainResult<HashMap<RuleId, rule_state::Model>> {
     Ok(rule_state::Entity::find()
         .filter(rule_state::Column::CustomerId.eq(customer.0))
+        .lock_shared()
         .all(txn)
         .await
         .step("reading the customer's rule states")?
@@ -492,24 +526,34 @@ pub(crate) struct Verdict {
     pub(crate) rule: usize,
     pub(crate) holds: bool,
     pub(crate) next: Option<DateTime<Utc>>,
-    pub(crate) evaluation: Evaluation,
 }
 
 /// Evaluates every rule in order, each seeing the tags the rules before it settled, and
 /// returns their wishes for tags and their verdicts.
+///
+/// An archived tag is not given any more, but a customer carrying it keeps it while its rule
+/// holds.
 fn evaluate_all(
     set: &RuleSet,
     facts: &CustomerFacts,
     base: &[Link],
     vetoes: &HashSet<TagId>,
     clock: &Clock,
+    carried: &HashSet<TagId>,
 ) -> (Vec<Want>, Vec<Verdict>) {
     let mut wants: Vec<Want> = Vec::new();
     let mut verdicts = Vec::with_capacity(set.rules.len());
     for (i, rule) in set.rules.iter().enumerate() {
-        let evaluation = {
+        // Only a rule that reads tags needs the tags settled so far.
+        let reads_tags = rule.condition.as_ref().is_some_and(|c| {
+            let (tags, groups) = c.reads();
+            !tags.is_empty() || !groups.is_empty()
+        });
+        let evaluation = if reads_tags {
             let view = resolve(base, &wants, vetoes, &set.info);
-            eval::evaluate(rule.condition.as_ref(), facts, &view, clock)
+            eval::decide(rule.condition.as_ref(), facts, &view, clock)
+        } else {
+            eval::decide(rule.condition.as_ref(), facts, &Present::none(), clock)
         };
         let mut next = evaluation.next_change;
         for action in &rule.actions {
@@ -525,7 +569,9 @@ fn evaluate_all(
                 }
                 RuleAction::CreateTask { .. } => (None, None),
             };
-            if let (true, Some(tag)) = (evaluation.holds, tag) {
+            let assignable =
+                |tag: &TagId| set.info.get(tag).is_some_and(|i| i.active) || carried.contains(tag);
+            if let (true, Some(tag)) = (evaluation.holds, tag.filter(assignable)) {
                 // Explained only if the tag is put on (`apply::links`).
                 wants.push(Want {
                     tag,
@@ -540,7 +586,6 @@ fn evaluate_all(
             rule: i,
             holds: evaluation.holds,
             next,
-            evaluation,
         });
     }
     (wants, verdicts)

@@ -10,6 +10,7 @@
 //! transaction.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
 };
@@ -120,6 +121,49 @@ pub(crate) async fn add(
         lift_vetoes(txn, links).await?;
     }
     record(txn, tenant, &pairs, TagAction::Add, by, at).await
+}
+
+/// A person gives one customer tags it already carries from an automatic source (a rule, a
+/// channel): the links become the person's, so no rule takes them off again, and the history
+/// records the decision.
+pub(crate) async fn adopt(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customer: i64,
+    tags: &[i64],
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    customer_tag::Entity::update_many()
+        .col_expr(customer_tag::Column::Source, Expr::value(by.source))
+        .col_expr(
+            customer_tag::Column::Reason,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(customer_tag::Column::AssignedBy, Expr::value(by.actor))
+        .col_expr(
+            customer_tag::Column::RuleId,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            customer_tag::Column::RuleVersion,
+            Expr::value(Option::<i32>::None),
+        )
+        .col_expr(
+            customer_tag::Column::Evidence,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(customer_tag::Column::CustomerId.eq(customer))
+        .filter(customer_tag::Column::TagId.is_in(tags.iter().copied()))
+        .exec(txn)
+        .await
+        .step("giving tags to a person")?;
+    let links = Links::OfCustomer { customer, tags };
+    lift_vetoes(txn, links).await?;
+    record(txn, tenant, &links.pairs(), TagAction::Add, by, at).await
 }
 
 /// Records that a person took these tags off these customers: no rule puts them back while

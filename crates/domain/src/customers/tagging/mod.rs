@@ -335,8 +335,16 @@ impl<'a> Customers<'a> {
         };
         let mut added: Vec<i64> = Vec::new();
         let mut removed: Vec<i64> = Vec::new();
+        // Tags a person gives that an automatic source had given: they become the person's.
+        let mut adopted: Vec<i64> = Vec::new();
         for tag in tags {
-            if current.iter().any(|(t, ..)| *t == tag.id) || added.contains(&tag.id) {
+            if let Some((.., held)) = current.iter().find(|(t, ..)| *t == tag.id) {
+                if held.is_automatic() && !source.is_automatic() && !adopted.contains(&tag.id) {
+                    adopted.push(tag.id);
+                }
+                continue;
+            }
+            if added.contains(&tag.id) {
                 continue;
             }
             if tag.exclusive {
@@ -358,11 +366,12 @@ impl<'a> Customers<'a> {
             }
             added.push(tag.id);
         }
-        if added.is_empty() && removed.is_empty() {
+        if added.is_empty() && removed.is_empty() && adopted.is_empty() {
             return Ok(0);
         }
         let now = Utc::now();
         let by = self.by(source, reason, note);
+        links::adopt(txn, self.tenant(), id.0, &adopted, by, now).await?;
         links::remove(
             txn,
             self.tenant(),
@@ -385,7 +394,7 @@ impl<'a> Customers<'a> {
             now,
         )
         .await?;
-        Ok(added.len())
+        Ok(added.len() + adopted.len())
     }
 
     /// Who the changes of this service are attributed to.
