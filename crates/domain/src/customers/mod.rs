@@ -606,7 +606,6 @@ pub(crate) async fn note_fact(
                         crate::store::entities::order::Column::Status
                             .eq(crate::kernel::values::OrderStatus::Paid),
                     )
-                    .lock_shared()
                     .into_tuple()
                     .one(txn)
                     .await?;
@@ -626,7 +625,6 @@ pub(crate) async fn note_fact(
                     .order_by_desc(follow_up::Column::OccurredAt)
                     .order_by_desc(follow_up::Column::Id)
                     .limit(1)
-                    .lock_shared()
                     .into_tuple()
                     .one(txn)
                     .await?;

@@ -144,7 +144,6 @@ pub(super) async fn states(
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     let mut rows = Vec::new();
-    let mut owner: Option<Option<StaffId>> = None;
     for verdict in verdicts {
         let rule = &set.rules[verdict.rule];
         let old = states.get(&rule.id);
@@ -158,21 +157,8 @@ pub(super) async fn states(
                 else {
                     continue;
                 };
-                // The owner as this change left it (the change may have been an assignment).
-                let owner = match owner {
-                    Some(owner) => owner,
-                    None => {
-                        let read = customer::Entity::find_by_id(row.id)
-                            .select_only()
-                            .column(customer::Column::OwnerId)
-                            .into_tuple::<Option<StaffId>>()
-                            .one(txn)
-                            .await?
-                            .flatten();
-                        owner = Some(read);
-                        read
-                    }
-                };
+                // `row` is the customer as this change left it (an assignment included).
+                let owner = row.owner_id;
                 let title = title.replace("{customer_name}", &row.name);
                 for assignee in assignees(txn, tenant, *assignee, owner).await? {
                     tasks::create(

@@ -76,7 +76,6 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(
     if wants(FactKind::Orders) {
         facts.orders = order::Entity::find()
             .filter(order::Column::CustomerId.eq(row.id.0))
-            .lock_shared()
             .all(conn)
             .await
             .step("reading the customer's orders")?
@@ -93,7 +92,6 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(
     if wants(FactKind::FollowUps) {
         facts.follow_ups = follow_up::Entity::find()
             .filter(follow_up::Column::CustomerId.eq(row.id.0))
-            .lock_shared()
             .all(conn)
             .await
             .step("reading the customer's follow-ups")?
@@ -123,7 +121,6 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(
             query = query.filter(activity_event::Column::Kind.is_in(kinds));
         }
         facts.events = query
-            .lock_shared()
             .all(conn)
             .await
             .step("reading the customer's events")?

@@ -400,7 +400,6 @@ async fn react_on(
             let found = customer::Entity::find_by_id(customer)
                 .filter(customer::Column::TenantId.eq(tenant.0))
                 .filter(customer::Column::DeletedAt.is_null())
-                .lock_shared()
                 .one(txn)
                 .await
                 .step("reading the customer for the rules")?;
@@ -461,11 +460,11 @@ async fn react_on(
     Ok(changes)
 }
 
-// The engine's reads are locking reads (`LOCK IN SHARE MODE` on MySQL; SQLite serialises
-// transactions anyway): under REPEATABLE READ a plain read would see the snapshot the
-// transaction took at its first plain read, possibly before it waited for the customer's
-// lock, and miss what the previous holder of the lock committed. Every writer of these rows
-// holds the customer's lock, so the locks taken here wait for nobody new.
+// The engine's reads are plain reads: every caller locks the customer's row before its
+// first plain read in the transaction (so that on MySQL the transaction's snapshot is taken
+// after the lock and shows what the previous holder committed), and every writer of these
+// rows holds that lock. Locking reads here would take gap locks on a new customer's empty
+// ranges and make concurrent captures deadlock on their inserts.
 async fn current_links(txn: &DatabaseTransaction, customer: CustomerId) -> DomainResult<Vec<Link>> {
     Ok(customer_tag::Entity::find()
         .select_only()
@@ -474,7 +473,6 @@ async fn current_links(txn: &DatabaseTransaction, customer: CustomerId) -> Domai
         .column(customer_tag::Column::RuleId)
         .column(customer_tag::Column::RuleVersion)
         .filter(customer_tag::Column::CustomerId.eq(customer.0))
-        .lock_shared()
         .into_tuple::<(TagId, TagSource, Option<RuleId>, Option<i32>)>()
         .all(txn)
         .await
@@ -497,7 +495,6 @@ async fn read_vetoes(
         .select_only()
         .column(tag_veto::Column::TagId)
         .filter(tag_veto::Column::CustomerId.eq(customer.0))
-        .lock_shared()
         .into_tuple::<TagId>()
         .all(txn)
         .await
@@ -512,7 +509,6 @@ async fn read_states(
 ) -> DomainResult<HashMap<RuleId, rule_state::Model>> {
     Ok(rule_state::Entity::find()
         .filter(rule_state::Column::CustomerId.eq(customer.0))
-        .lock_shared()
         .all(txn)
         .await
         .step("reading the customer's rule states")?

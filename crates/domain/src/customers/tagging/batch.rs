@@ -21,12 +21,14 @@ impl<'a> Customers<'a> {
             .note
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty());
-        let txn = self.db.begin().await?;
+        // What to change and on whom is read in a transaction of its own, so that the writing
+        // transaction starts with the customers' locks and (on MySQL) reads after them.
+        let reads = self.db.begin().await?;
         let add = self
-            .assignable_tags(&txn, &batch.add, "add", &mut issues)
+            .assignable_tags(&reads, &batch.add, "add", &mut issues)
             .await?;
         let remove = self
-            .known_tags(&txn, &batch.remove, "remove", &mut issues)
+            .known_tags(&reads, &batch.remove, "remove", &mut issues)
             .await?;
         for (i, tag) in batch.remove.iter().enumerate() {
             if batch.add.contains(tag) {
@@ -45,7 +47,9 @@ impl<'a> Customers<'a> {
             };
             return Err(DomainError::Rejected { code, issues });
         }
-        let customers = self.batch_customers(&txn, &batch.target).await?;
+        let customers = self.batch_customers(&reads, &batch.target).await?;
+        reads.commit().await?;
+        let txn = self.db.begin().await?;
         // Lock the customers first, in primary-key order so concurrent batches queue instead
         // of deadlocking; a second batch on the same customers then sees the first one's links.
         for chunk in customers.chunks(CHUNK) {
