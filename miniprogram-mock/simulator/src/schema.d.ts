@@ -1932,9 +1932,11 @@ export interface components {
         FactFilter: {
             currency?: string | null;
             /** @description A kind or a list of kinds. */
-            kind: Record<string, never>;
-            product_category: Record<string, never>;
-            stage: Record<string, never>;
+            kind?: unknown;
+            /** @description A category or a list of categories. */
+            product_category?: unknown;
+            /** @description A stage or a list of stages. */
+            stage?: unknown;
             status?: string | null;
         };
         /** @enum {string} */
@@ -1987,7 +1989,7 @@ export interface components {
              * @description A value of the field's type; a list for `in` / `not_in` (1–100 values); for `is_set`,
              *     `true` (the default) or `false`.
              */
-            value: Record<string, never>;
+            value?: unknown;
         };
         /** @enum {string} */
         FieldTypeView: "text" | "number" | "date" | "single_select" | "multi_select";
@@ -2270,11 +2272,7 @@ export interface components {
              *     fact, days since a date never set have none).
              */
             op: components["schemas"]["ComparisonOp"];
-            /**
-             * Format: double
-             * @example 500000
-             */
-            value: number;
+            value?: unknown;
         };
         /**
          * @description One node of the condition as evaluated.
@@ -2297,7 +2295,7 @@ export interface components {
              * @description What the node measured: the field's value, the metric's number (amounts in fen), whether
              *     the tag is there; `null` for all / any / not.
              */
-            value: Record<string, never>;
+            value: unknown;
         };
         /**
          * @description Holds when the child does not.
@@ -2526,7 +2524,8 @@ export interface components {
             /** @enum {string} */
             type: "set_tier";
         } | {
-            assignee: Record<string, never>;
+            /** @description `"owner"`, `"managers"` or `{"staff_id": id}`. */
+            assignee: unknown;
             /** Format: int32 */
             due_in_days?: number | null;
             title: string;
@@ -3030,6 +3029,10 @@ export interface components {
             /** Format: double */
             default: number;
             description: string;
+            /** Format: double */
+            max: number;
+            /** Format: double */
+            min: number;
             name: string;
         };
         TemplateTagView: {
@@ -3057,6 +3060,8 @@ export interface components {
          *         {
          *           "default": 500000,
          *           "description": "spend that must be exceeded, in fen (5,000.00 元)",
+         *           "max": 1000000000000,
+         *           "min": 0,
          *           "name": "min_spend_fen"
          *         }
          *       ]

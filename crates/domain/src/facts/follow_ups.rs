@@ -78,6 +78,17 @@ impl Facts<'_> {
             }
         }
         let occurred_at = occurred(new.occurred_at, now, &mut issues);
+        let plausible = |d: &NaiveDate| {
+            NaiveDate::from_ymd_opt(2000, 1, 1).is_some_and(|low| *d >= low)
+                && NaiveDate::from_ymd_opt(2100, 12, 31).is_some_and(|high| *d <= high)
+        };
+        if new.next_follow_up_on.is_some_and(|d| !plausible(&d)) {
+            issues.push(FieldIssue::new(
+                "next_follow_up_on",
+                "range",
+                "a date from 2000-01-01 to 2100-12-31",
+            ));
+        }
         if !issues.is_empty() {
             return Err(customers::rejected(issues));
         }

@@ -14,11 +14,13 @@ use crate::kernel::ids::{TagGroupId, TagId};
 use crate::library::tags::{Dimension, NewTag, NewTagGroup, TagLibrary};
 use crate::rules::Rule;
 
-/// A number a template takes, with its default.
+/// A number a template takes, with its default and bounds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Parameter {
     pub name: &'static str,
     pub default: f64,
+    pub min: f64,
+    pub max: f64,
     pub description: &'static str,
 }
 
@@ -81,10 +83,14 @@ fn group(
     }
 }
 
+/// A parameter from 0 to 10^12; numbers of days from 1 to 3,650.
 fn param(name: &'static str, default: f64, description: &'static str) -> Parameter {
+    let days = name.ends_with("_days");
     Parameter {
         name,
         default,
+        min: if days { 1.0 } else { 0.0 },
+        max: if days { 3_650.0 } else { 1e12 },
         description,
     }
 }
@@ -413,18 +419,18 @@ impl RuleBook<'_> {
             .ok_or(DomainError::NotFound("rule template"))?;
         let mut issues = Vec::new();
         for (name, value) in parameters {
-            if !template.parameters.iter().any(|p| p.name == name) {
-                issues.push(FieldIssue::new(
+            match template.parameters.iter().find(|p| p.name == name) {
+                None => issues.push(FieldIssue::new(
                     format!("parameters.{name}"),
                     "unknown_parameter",
                     "the template has no such parameter",
-                ));
-            } else if !value.is_finite() || *value < 0.0 {
-                issues.push(FieldIssue::new(
+                )),
+                Some(p) if !(p.min..=p.max).contains(value) => issues.push(FieldIssue::new(
                     format!("parameters.{name}"),
                     "range",
-                    "a number of at least 0",
-                ));
+                    format!("from {} to {}", p.min, p.max),
+                )),
+                Some(_) => {}
             }
         }
         if !issues.is_empty() {

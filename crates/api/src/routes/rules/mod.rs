@@ -194,7 +194,6 @@ pub struct NodeView {
     pub holds: bool,
     /// What the node measured: the field's value, the metric's number (amounts in fen), whether
     /// the tag is there; `null` for all / any / not.
-    #[schema(value_type = Object)]
     pub value: Value,
     pub text: String,
 }
@@ -444,6 +443,8 @@ pub async fn evaluate_rule(
 pub struct TemplateParameterView {
     pub name: String,
     pub default: f64,
+    pub min: f64,
+    pub max: f64,
     pub description: String,
 }
 
@@ -461,7 +462,7 @@ pub struct TemplateGroupView {
     "key": "high_value", "name": "高价值客户",
     "description": "More than `min_spend_fen` fen of paid CNY orders and more than `min_orders` orders in the last `window_days` days.",
     "clock_driven": true,
-    "parameters": [{"name": "min_spend_fen", "default": 500000.0, "description": "spend that must be exceeded, in fen (5,000.00 元)"}],
+    "parameters": [{"name": "min_spend_fen", "default": 500000.0, "min": 0.0, "max": 1e12, "description": "spend that must be exceeded, in fen (5,000.00 元)"}],
     "groups": [{"name": "客户价值", "exclusive": false, "tags": ["高价值客户"]}]
 }))]
 pub struct TemplateView {
@@ -532,6 +533,8 @@ pub async fn list_templates(caller: StaffCaller) -> Result<HttpResponse, ApiErro
                 .map(|p| TemplateParameterView {
                     name: p.name.to_owned(),
                     default: p.default,
+                    min: p.min,
+                    max: p.max,
                     description: p.description.to_owned(),
                 })
                 .collect(),

@@ -94,7 +94,6 @@ pub struct FieldNode {
     pub op: ComparisonOp,
     /// A value of the field's type; a list for `in` / `not_in` (1–100 values); for `is_set`,
     /// `true` (the default) or `false`.
-    #[schema(value_type = Object)]
     pub value: Option<Value>,
 }
 
@@ -109,7 +108,7 @@ pub struct MetricNode {
     /// eq, ne, gt, gte, lt, lte, or is_set (whether the metric has a value: an average of no
     /// fact, days since a date never set have none).
     pub op: ComparisonOp,
-    #[schema(value_type = f64, example = 500000)]
+    #[schema(example = 500000)]
     pub value: Option<Value>,
 }
 
@@ -196,13 +195,12 @@ pub struct BetweenDates {
 #[schema(example = json!({"status": "paid", "product_category": "SaaS"}))]
 pub struct FactFilter {
     pub status: Option<String>,
-    #[schema(value_type = Object)]
+    /// A category or a list of categories.
     pub product_category: Option<Value>,
     pub currency: Option<String>,
     /// A kind or a list of kinds.
-    #[schema(value_type = Object)]
     pub kind: Option<Value>,
-    #[schema(value_type = Object)]
+    /// A stage or a list of stages.
     pub stage: Option<Value>,
 }
 
@@ -279,7 +277,7 @@ pub enum RuleActionDoc {
     #[schema(example = json!({"type": "create_task", "assignee": "owner",
         "title": "回访 {customer_name}", "due_in_days": 2}))]
     CreateTask {
-        #[schema(value_type = Object)]
+        /// `"owner"`, `"managers"` or `{"staff_id": id}`.
         assignee: Value,
         #[schema(max_length = 128)]
         title: String,
