@@ -89,6 +89,25 @@ fn row(name: &str, latencies: &Latencies) -> String {
     )
 }
 
+/// A markdown row: name, operations, operations per second over `elapsed`, p50, p99, max.
+pub(crate) fn latency_row(
+    name: &str,
+    latencies: &crate::measure::Latencies,
+    elapsed: std::time::Duration,
+) -> String {
+    if latencies.is_empty() {
+        return format!("| {name} | 0 | – | – | – | – |");
+    }
+    format!(
+        "| {name} | {} | {} | {} | {} | {} |",
+        group(latencies.len()),
+        group((latencies.len() as f64 / elapsed.as_secs_f64()) as u64),
+        ms(latencies.value_at_quantile(0.5)),
+        ms(latencies.value_at_quantile(0.99)),
+        ms(latencies.max())
+    )
+}
+
 pub(crate) fn ms(micros: u64) -> String {
     format!("{:.2}", micros as f64 / 1000.0)
 }

@@ -36,7 +36,7 @@ use load::{Shared, closed_loop, open_loop};
 use crate::Backends;
 use crate::backends;
 use crate::measure::{Latencies, latencies, micros, phase_bar};
-use crate::report::{group, ms};
+use crate::report::{group, latency_row as row};
 use crate::server::BenchServer;
 
 const DATABASE: &str = "scantag_bench_capture";
@@ -472,20 +472,6 @@ fn verdict(closed: &Phase, open: &[(u32, Phase)]) -> String {
         },
         rate(closed),
         p99(closed)
-    )
-}
-
-fn row(name: &str, latencies: &Latencies, elapsed: Duration) -> String {
-    if latencies.is_empty() {
-        return format!("| {name} | 0 | – | – | – | – |");
-    }
-    format!(
-        "| {name} | {} | {} | {} | {} | {} |",
-        group(latencies.len()),
-        group((latencies.len() as f64 / elapsed.as_secs_f64()) as u64),
-        ms(latencies.value_at_quantile(0.5)),
-        ms(latencies.value_at_quantile(0.99)),
-        ms(latencies.max())
     )
 }
 
