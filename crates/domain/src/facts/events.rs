@@ -2,7 +2,7 @@
 //! with a small JSON object of properties. Staff and servers send them for the customers they
 //! see; the mini-program sends them with a visitor token for the visitor's own records.
 
-use sea_orm::{ActiveModelTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Map, Value};
 
 use super::*;
@@ -130,34 +130,17 @@ impl Facts<'_> {
         cursor_text: Option<&str>,
     ) -> DomainResult<FactPage<ActivityEvent>> {
         let row = self.visible(customer).await?;
-        let mut query =
-            activity_event::Entity::find().filter(activity_event::Column::CustomerId.eq(row.id.0));
-        if let Some(text) = cursor_text {
-            let (at, id) = parse_cursor(text)?;
-            query = query.filter(
-                Condition::any()
-                    .add(activity_event::Column::OccurredAt.lt(at))
-                    .add(
-                        Condition::all()
-                            .add(activity_event::Column::OccurredAt.eq(at))
-                            .add(activity_event::Column::Id.lt(id)),
-                    ),
-            );
-        }
-        let mut rows = query
-            .order_by_desc(activity_event::Column::OccurredAt)
-            .order_by_desc(activity_event::Column::Id)
-            .limit(limit + 1)
-            .all(self.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = more
-            .then(|| rows.last().map(|r| cursor(r.occurred_at, r.id.0)))
-            .flatten();
-        Ok(FactPage {
-            items: rows.into_iter().map(ActivityEvent::from).collect(),
-            next_cursor,
-        })
+        page_of(
+            self.db,
+            activity_event::Entity::find().filter(activity_event::Column::CustomerId.eq(row.id.0)),
+            (
+                activity_event::Column::OccurredAt,
+                activity_event::Column::Id,
+            ),
+            limit,
+            cursor_text,
+            |r| (r.occurred_at, r.id.0),
+        )
+        .await
     }
 }

@@ -2,7 +2,7 @@
 //! stage the customer is at afterwards (one of the tenant's stages) and when to follow up next.
 
 use chrono::NaiveDate;
-use sea_orm::{ActiveModelTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, Set};
 
 use super::*;
 use crate::kernel::ids::FollowUpId;
@@ -150,34 +150,14 @@ impl Facts<'_> {
         cursor_text: Option<&str>,
     ) -> DomainResult<FactPage<FollowUp>> {
         let row = self.visible(customer).await?;
-        let mut query =
-            follow_up::Entity::find().filter(follow_up::Column::CustomerId.eq(row.id.0));
-        if let Some(text) = cursor_text {
-            let (at, id) = parse_cursor(text)?;
-            query = query.filter(
-                Condition::any()
-                    .add(follow_up::Column::OccurredAt.lt(at))
-                    .add(
-                        Condition::all()
-                            .add(follow_up::Column::OccurredAt.eq(at))
-                            .add(follow_up::Column::Id.lt(id)),
-                    ),
-            );
-        }
-        let mut rows = query
-            .order_by_desc(follow_up::Column::OccurredAt)
-            .order_by_desc(follow_up::Column::Id)
-            .limit(limit + 1)
-            .all(self.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = more
-            .then(|| rows.last().map(|r| cursor(r.occurred_at, r.id.0)))
-            .flatten();
-        Ok(FactPage {
-            items: rows.into_iter().map(FollowUp::from).collect(),
-            next_cursor,
-        })
+        page_of(
+            self.db,
+            follow_up::Entity::find().filter(follow_up::Column::CustomerId.eq(row.id.0)),
+            (follow_up::Column::OccurredAt, follow_up::Column::Id),
+            limit,
+            cursor_text,
+            |r| (r.occurred_at, r.id.0),
+        )
+        .await
     }
 }

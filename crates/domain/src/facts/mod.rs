@@ -12,7 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 
@@ -234,6 +234,51 @@ fn occurred(
         ));
     }
     at
+}
+
+/// One page of a customer's facts of one table, latest `occurred_at` first (then the latest
+/// id), continuing after `cursor_text`; `key` reads a row's `(occurred_at, id)`.
+async fn page_of<E, T>(
+    db: &DatabaseConnection,
+    query: sea_orm::Select<E>,
+    (occurred, id): (E::Column, E::Column),
+    limit: u64,
+    cursor_text: Option<&str>,
+    key: impl Fn(&E::Model) -> (DateTime<Utc>, i64),
+) -> DomainResult<FactPage<T>>
+where
+    E: EntityTrait,
+    T: From<E::Model>,
+{
+    let mut query = query;
+    if let Some(text) = cursor_text {
+        let (at, last) = parse_cursor(text)?;
+        query = query.filter(
+            Condition::any()
+                .add(occurred.lt(at))
+                .add(Condition::all().add(occurred.eq(at)).add(id.lt(last))),
+        );
+    }
+    let mut rows = query
+        .order_by_desc(occurred)
+        .order_by_desc(id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| {
+            rows.last().map(|r| {
+                let (at, id) = key(r);
+                cursor(at, id)
+            })
+        })
+        .flatten();
+    Ok(FactPage {
+        items: rows.into_iter().map(T::from).collect(),
+        next_cursor,
+    })
 }
 
 /// A keyset cursor over `(occurred_at, id)`, newest first.

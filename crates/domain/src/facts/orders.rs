@@ -2,7 +2,7 @@
 //! order no longer counts). An `external_ref` is unique per tenant, so an ERP that sends an
 //! order again gets the first answer, and a different order under a known reference is a 409.
 
-use sea_orm::{ActiveModelTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, Set};
 use sha2::{Digest, Sha256};
 
 use super::*;
@@ -288,31 +288,14 @@ impl Facts<'_> {
         cursor_text: Option<&str>,
     ) -> DomainResult<FactPage<Order>> {
         let row = self.visible(customer).await?;
-        let mut query = order::Entity::find().filter(order::Column::CustomerId.eq(row.id.0));
-        if let Some(text) = cursor_text {
-            let (at, id) = parse_cursor(text)?;
-            query = query.filter(
-                Condition::any().add(order::Column::OccurredAt.lt(at)).add(
-                    Condition::all()
-                        .add(order::Column::OccurredAt.eq(at))
-                        .add(order::Column::Id.lt(id)),
-                ),
-            );
-        }
-        let mut rows = query
-            .order_by_desc(order::Column::OccurredAt)
-            .order_by_desc(order::Column::Id)
-            .limit(limit + 1)
-            .all(self.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = more
-            .then(|| rows.last().map(|r| cursor(r.occurred_at, r.id.0)))
-            .flatten();
-        Ok(FactPage {
-            items: rows.into_iter().map(Order::from).collect(),
-            next_cursor,
-        })
+        page_of(
+            self.db,
+            order::Entity::find().filter(order::Column::CustomerId.eq(row.id.0)),
+            (order::Column::OccurredAt, order::Column::Id),
+            limit,
+            cursor_text,
+            |r| (r.occurred_at, r.id.0),
+        )
+        .await
     }
 }
