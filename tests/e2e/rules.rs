@@ -1374,3 +1374,145 @@ async fn the_same_history_gives_the_same_tags_whatever_order_it_arrives_in() {
     assert_eq!(tag_sets[0], tag_sets[1]);
     assert_eq!(tag_sets[0], tag_sets[2]);
 }
+
+#[tokio::test]
+async fn bad_events_follow_ups_bulks_and_stage_lists_are_refused() {
+    let app = spawn_app().await;
+    let admin = app.tenant_admin("Acme").await;
+    let sales = app.invite_staff(&admin, "o-sales", "sales").await;
+    let customer = app.create_customer(&admin, &json!({"name": "某人"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let big: String = "x".repeat(5_000);
+    for (body, field, code) in [
+        (
+            json!({"customer_id": customer, "kind": "jump"}),
+            "kind",
+            "unknown_kind",
+        ),
+        (
+            json!({"customer_id": customer, "kind": "custom:"}),
+            "kind",
+            "unknown_kind",
+        ),
+        (
+            json!({"customer_id": customer, "kind": "visit", "properties": {"note": big}}),
+            "properties",
+            "size",
+        ),
+        (
+            json!({"customer_id": customer, "kind": "visit", "occurred_at": Utc::now() + Duration::hours(2)}),
+            "occurred_at",
+            "future",
+        ),
+    ] {
+        app.post("/api/v1/events", Some(&admin.access), &body)
+            .await
+            .expect(422)
+            .expect_coded_field_error(field, code);
+    }
+    for (body, field) in [
+        (
+            json!({"customer_id": customer, "kind": "call", "content": "  "}),
+            "content",
+        ),
+        (
+            json!({"customer_id": customer, "kind": "call", "content": "x", "next_follow_up_on": "1800-01-01"}),
+            "next_follow_up_on",
+        ),
+        (
+            json!({"customer_id": customer, "kind": "shout", "content": "x"}),
+            "kind",
+        ),
+    ] {
+        app.post("/api/v1/follow-ups", Some(&admin.access), &body)
+            .await
+            .expect(422)
+            .expect_field_error(field, None);
+    }
+    let too_many: Vec<Value> = (0..1_001)
+        .map(|_| json!({"customer_id": customer, "kind": "visit"}))
+        .collect();
+    app.post(
+        "/api/v1/events/bulk",
+        Some(&admin.access),
+        &json!({"items": too_many}),
+    )
+    .await
+    .expect(422)
+    .expect_field_error("items", None);
+    app.get(
+        &format!("/api/v1/customers/{customer}/orders?cursor=nope"),
+        Some(&admin.access),
+    )
+    .await
+    .expect(422)
+    .expect_field_error("cursor", None);
+    // Nothing of the refused requests was written.
+    let events = app
+        .get(
+            &format!("/api/v1/customers/{customer}/events"),
+            Some(&admin.access),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert!(events["items"].as_array().unwrap().is_empty());
+
+    // Stages: the default list, an admin's own, and refused lists.
+    let stages = app
+        .get("/api/v1/project-stages", Some(&sales.access))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(stages["stages"][3], "已报价");
+    app.put(
+        "/api/v1/project-stages",
+        Some(&sales.access),
+        &json!({"stages": ["甲"]}),
+    )
+    .await
+    .expect(403);
+    app.put(
+        "/api/v1/project-stages",
+        Some(&admin.access),
+        &json!({"stages": []}),
+    )
+    .await
+    .expect(422)
+    .expect_field_error("stages", None);
+    app.put(
+        "/api/v1/project-stages",
+        Some(&admin.access),
+        &json!({"stages": ["线索", "线索"]}),
+    )
+    .await
+    .expect(422)
+    .expect_coded_field_error("stages[1]", "duplicate");
+    let saved = app
+        .put(
+            "/api/v1/project-stages",
+            Some(&admin.access),
+            &json!({"stages": ["线索", "签约"]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(saved, json!({"stages": ["线索", "签约"]}));
+    let follow_up = |stage: &str| json!({"customer_id": customer, "kind": "call", "content": "x", "stage": stage});
+    app.post(
+        "/api/v1/follow-ups",
+        Some(&admin.access),
+        &follow_up("签约"),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/api/v1/follow-ups",
+        Some(&admin.access),
+        &follow_up("已报价"),
+    )
+    .await
+    .expect(422)
+    .expect_coded_field_error("stage", "unknown_stage");
+}

@@ -467,6 +467,10 @@ impl TestApp {
         self.request(Method::PATCH, path, token, Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
         self.request(Method::DELETE, path, token, None).await
     }
