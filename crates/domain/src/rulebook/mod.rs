@@ -100,7 +100,7 @@ pub async fn vocabulary<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
 ) -> DomainResult<Vocabulary> {
-    let tags = automation::tag_infos(conn, tenant, None).await?;
+    let tags = automation::tag_infos(conn, tenant).await?;
     let groups: HashMap<_, _> = tag_group::Entity::find()
         .filter(tag_group::Column::TenantId.eq(tenant.0))
         .all(conn)

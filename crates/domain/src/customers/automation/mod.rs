@@ -104,9 +104,8 @@ pub(crate) async fn load_rules<C: ConnectionTrait>(
 pub(crate) async fn tag_infos<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
-    ids: Option<&[TagId]>,
 ) -> DomainResult<HashMap<TagId, TagInfo>> {
-    let mut query = tag::Entity::find()
+    let query = tag::Entity::find()
         .select_only()
         .column(tag::Column::Id)
         .column(tag::Column::GroupId)
@@ -120,12 +119,6 @@ pub(crate) async fn tag_infos<C: ConnectionTrait>(
                 .into(),
         )
         .filter(tag::Column::TenantId.eq(tenant.0));
-    if let Some(ids) = ids {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        query = query.filter(tag::Column::Id.is_in(ids.iter().map(|t| t.0)));
-    }
     let rows: Vec<(TagId, TagGroupId, crate::kernel::values::TagStatus, bool)> = query
         .into_tuple()
         .all(conn)
@@ -152,12 +145,8 @@ pub(crate) async fn has_rules(txn: &DatabaseTransaction, tenant: TenantId) -> Do
     Ok(!ruleset::rule_set(txn, tenant).await?.rules.is_empty())
 }
 
-/// The tenant's clock for `now`: local days in its timezone.
-pub(crate) async fn clock<C: ConnectionTrait>(
-    conn: &C,
-    tenant: TenantId,
-    now: DateTime<Utc>,
-) -> DomainResult<Clock> {
+/// The timezone the tenant's local days are counted in.
+pub(crate) async fn timezone<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> DomainResult<Tz> {
     let zone: Option<String> = tenant::Entity::find_by_id(tenant)
         .select_only()
         .column(tenant::Column::Timezone)
@@ -165,10 +154,9 @@ pub(crate) async fn clock<C: ConnectionTrait>(
         .one(conn)
         .await
         .step("reading the tenant's timezone")?;
-    let tz = zone
+    Ok(zone
         .and_then(|z| z.parse::<Tz>().ok())
-        .unwrap_or(FALLBACK_ZONE);
-    Ok(Clock { now, tz })
+        .unwrap_or(FALLBACK_ZONE))
 }
 
 /// A link the customer has now.
@@ -662,10 +650,11 @@ impl Customers<'_> {
             .one(self.db)
             .await?
             .ok_or(DomainError::NotFound("customer"))?;
-        let defs = custom_fields::list(self.db, self.tenant()).await?;
+        // The tenant's timezone and custom fields as the engine has them.
+        let set = ruleset::rule_set(self.db, self.tenant()).await?;
         let measured = ruleset::measured(std::slice::from_ref(&rule));
-        let facts = load_facts(self.db, &row, &defs, &measured, false).await?;
-        let clock = clock(self.db, self.tenant(), Utc::now()).await?;
+        let facts = load_facts(self.db, &row, &set.defs, &measured, false).await?;
+        let clock = set.clock(Utc::now());
         let present = Present {
             tags: customer.tags.iter().map(|t| t.tag_id).collect(),
             groups: customer.tags.iter().map(|t| t.group_id).collect(),

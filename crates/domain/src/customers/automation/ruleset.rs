@@ -67,7 +67,7 @@ pub(crate) async fn rule_set<C: ConnectionTrait>(
         return Ok(set);
     }
     let mut rules = load_rules(conn, tenant, true).await?;
-    let info = tag_infos(conn, tenant, None).await?;
+    let info = tag_infos(conn, tenant).await?;
     // A circle cannot be saved; should concurrent saves have made one, priority order runs.
     if let Ok(order) = rules::graph::order(&rules, &|t| info.get(&t).copied()) {
         let mut slots: Vec<Option<Rule>> = rules.into_iter().map(Some).collect();
@@ -78,7 +78,7 @@ pub(crate) async fn rule_set<C: ConnectionTrait>(
         measured: measured(&rules),
         rules,
         info,
-        tz: clock(conn, tenant, Utc::now()).await?.tz,
+        tz: timezone(conn, tenant).await?,
         defs: custom_fields::list(conn, tenant).await?,
     });
     // Version 0 (nothing recorded yet) is the same in every database: not worth keeping.
