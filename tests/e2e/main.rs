@@ -15,6 +15,7 @@ mod customers;
 mod hardening;
 mod jwt_attacks;
 mod openapi;
+mod rule_actions;
 mod rules;
 mod scan_to_record;
 mod search;

@@ -1260,7 +1260,7 @@ async fn every_template_tags_hand_built_customers_as_the_brief_says() {
         "{names:?}"
     );
 
-    // A customer recorded through a channel: 新客户, with a welcome task for the owner.
+    // A customer recorded through a channel: 新客户, with a welcome message to them.
     let channel = app
         .post(
             "/api/v1/channels",
@@ -1292,11 +1292,11 @@ async fn every_template_tags_hand_built_customers_as_the_brief_says() {
         given.contains(&"新客户") && given.contains(&"新录入") && !given.contains(&"待分配"),
         "{given:?}"
     );
-    assert!(
-        tasks(&app, &manager)
-            .await
-            .iter()
-            .any(|t| t["title"] == "欢迎新客户 到店")
+    let welcome = app.messages_to("o-walk-in", 1).await;
+    assert_eq!(welcome[0]["template_id"], scantag_e2e::CUSTOMER_TEMPLATE);
+    assert_eq!(
+        welcome[0]["data"]["thing1"]["value"],
+        "欢迎光临，您的专属顾问将尽快联系您"
     );
 }
 

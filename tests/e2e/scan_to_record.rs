@@ -2,8 +2,6 @@
 //! openid and phone, merge without overwrite, round-robin owners under concurrency,
 //! idempotent submissions, owner tasks and WeChat messages, and every rejected input.
 
-use std::time::Duration;
-
 use futures_util::future::join_all;
 use reqwest::Method;
 use scantag_e2e::{Session, TestApp, spawn_app};
@@ -119,19 +117,7 @@ async fn tasks(app: &TestApp, who: &Session, status: &str) -> Vec<Value> {
 /// The messages WeChat received for `openid`, once `n` have arrived (they are sent after
 /// the response). Fails after five seconds.
 async fn messages_for(app: &TestApp, openid: &str, n: usize) -> Vec<Value> {
-    for _ in 0..250 {
-        let got: Vec<Value> = app
-            .mock
-            .sent_messages()
-            .into_iter()
-            .filter(|m| m["touser"] == openid)
-            .collect();
-        if got.len() >= n {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("fewer than {n} messages reached {openid}");
+    app.messages_to(openid, n).await
 }
 
 #[tokio::test]

@@ -87,6 +87,7 @@ pub fn base_settings(dir: &std::path::Path, mock_base_url: &str) -> Settings {
     settings.wechat.base_url = mock_base_url.to_owned();
     settings.wechat.timeout_ms = 2_000;
     settings.wechat.task_template_id = Some(TASK_TEMPLATE.to_owned());
+    settings.wechat.customer_template_id = Some(CUSTOMER_TEMPLATE.to_owned());
     settings
 }
 
@@ -659,4 +660,35 @@ impl TestApp {
         assert_eq!(answer.body["principal"]["kind"], "visitor");
         Session::from_body(answer.body)
     }
+
+    /// The WeChat messages the mock received for `openid`, once there are at least `n`
+    /// (messages go out after the change commits).
+    pub async fn messages_to(&self, openid: &str, n: usize) -> Vec<Value> {
+        for _ in 0..400 {
+            let got: Vec<Value> = self
+                .mock
+                .sent_messages()
+                .into_iter()
+                .filter(|m| m["touser"] == openid)
+                .collect();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("fewer than {n} messages reached {openid}");
+    }
+
+    /// The messages the mock received for `openid` so far.
+    pub fn messages_so_far(&self, openid: &str) -> Vec<Value> {
+        self.mock
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m["touser"] == openid)
+            .collect()
+    }
 }
+
+/// The subscribe-message template of rules' messages to customers, as the server uses it
+/// with the bundled mock.
+pub const CUSTOMER_TEMPLATE: &str = "scantag-customer-notice";

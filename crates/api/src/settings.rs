@@ -53,6 +53,24 @@ pub struct Settings {
     /// counted on that task instead of raising a new one (and a new message).
     pub returning_customer_window_hours: u32,
     pub housekeeping: HousekeepingSettings,
+    pub outbox: OutboxSettings,
+}
+
+/// The delivery of the outbox's events (owners' task messages, rules' messages) after their
+/// change commits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Milliseconds between looks for waiting events when nothing wakes the consumer earlier
+    /// (a capture does); 0 turns delivery off in this process.
+    pub interval_ms: u64,
+    /// Events claimed per look.
+    pub batch: u64,
+    /// Seconds a claim lasts: a process that dies leaves its events to another after this.
+    pub lease_secs: u64,
+    /// Tries of a message WeChat refuses for a passing reason (busy, throttled, unreachable)
+    /// before it is given up; the waits between them double from 2 seconds.
+    pub max_attempts: u32,
 }
 
 /// The periodic clean-up of rows that have served their purpose.
@@ -129,6 +147,12 @@ pub struct WeChatSettings {
     pub task_template_id: Option<String>,
     /// The page a task message opens; `?id=<task id>` is appended.
     pub task_page: String,
+    /// The page a rule's message to the owner opens; `?id=<customer id>` is appended.
+    pub customer_page: String,
+    /// The subscribe-message template of a rule's message to a customer (`thing1`: the
+    /// message, `time2`: when). Without it no such message is sent (the bundled mock uses
+    /// `scantag-customer-notice`).
+    pub customer_template_id: Option<String>,
 }
 
 /// The defaults, as a serializable tree figment can merge files and variables into.
@@ -156,6 +180,7 @@ fn defaults() -> serde_json::Value {
             "mock_listen": "127.0.0.1:8090",
             "capture_page": "pages/capture/index",
             "task_page": "pages/tasks/index",
+            "customer_page": "pages/customers/detail",
         },
         "invite_ttl_hours": 72,
         "returning_customer_window_hours": 24,
@@ -163,6 +188,12 @@ fn defaults() -> serde_json::Value {
             "interval_secs": 3600,
             "idempotency_retention_hours": 24,
             "session_retention_days": 30,
+        },
+        "outbox": {
+            "interval_ms": 1000,
+            "batch": 50,
+            "lease_secs": 60,
+            "max_attempts": 8,
         },
     })
 }
@@ -227,6 +258,17 @@ impl Settings {
                 "housekeeping.session_retention_days",
                 u64::from(self.housekeeping.session_retention_days),
                 DAYS_MAX,
+            ),
+            (
+                "outbox.lease_secs",
+                self.outbox.lease_secs,
+                HOURS_MAX * 3600,
+            ),
+            ("outbox.batch", self.outbox.batch, 1_000),
+            (
+                "outbox.max_attempts",
+                u64::from(self.outbox.max_attempts),
+                30,
             ),
             (
                 "database_acquire_timeout_ms",

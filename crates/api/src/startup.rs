@@ -25,9 +25,9 @@ use crate::error::ApiError;
 use crate::extract::{JSON_LIMIT, resolve_caller};
 use crate::fallback::{KnownPaths, fallback};
 use crate::request_context::{RequestSpan, assign_request_id};
-use crate::settings::{HousekeepingSettings, Settings};
+use crate::settings::{HousekeepingSettings, OutboxSettings, Settings};
 use crate::state::{AppState, CaptureSettings};
-use crate::{keys, openapi, routes};
+use crate::{app, keys, openapi, routes};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
@@ -40,10 +40,13 @@ pub struct Application {
     mock: Option<MockServer>,
     tls: bool,
     housekeeping: HousekeepingSettings,
+    outbox: OutboxSettings,
+    state: web::Data<AppState>,
 }
 
-/// The task template used with the bundled WeChat mock.
+/// The templates used with the bundled WeChat mock.
 const MOCK_TASK_TEMPLATE: &str = "scantag-task-notice";
+const MOCK_CUSTOMER_TEMPLATE: &str = "scantag-customer-notice";
 
 impl Application {
     /// Connects to the database and cache, migrates, starts the WeChat mock if no AppID is
@@ -78,11 +81,19 @@ impl Application {
                     .clone()
                     .or_else(|| mock.is_some().then(|| MOCK_TASK_TEMPLATE.to_owned())),
                 task_page: settings.wechat.task_page.clone(),
+                customer_page: settings.wechat.customer_page.clone(),
+                customer_template_id: settings
+                    .wechat
+                    .customer_template_id
+                    .clone()
+                    .or_else(|| mock.is_some().then(|| MOCK_CUSTOMER_TEMPLATE.to_owned())),
                 returning_customer_window: chrono::Duration::hours(i64::from(
                     settings.returning_customer_window_hours,
                 )),
             },
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
         });
+        let consumer = state.clone();
 
         // Built once: the document is the same for every worker. It is mounted before the
         // `/api/v1` scope, which would otherwise claim its path.
@@ -134,6 +145,8 @@ impl Application {
             mock,
             tls: settings.tls.is_some(),
             housekeeping: settings.housekeeping.clone(),
+            outbox: settings.outbox.clone(),
+            state: consumer,
         })
     }
 
@@ -169,8 +182,9 @@ impl Application {
         let scheme = if self.tls { "https" } else { "http" };
         tracing::info!(address = %format!("{scheme}://{}", self.addr), "scantag is listening");
         let housekeeping = spawn_housekeeping(self.db.clone(), &self.housekeeping);
+        let delivery = app::outbox::spawn(self.state.clone(), &self.outbox);
         let result = self.server.await;
-        if let Some(task) = housekeeping {
+        for task in [housekeeping, delivery].into_iter().flatten() {
             task.abort();
         }
         if let Some(mock) = self.mock {

@@ -15,13 +15,17 @@ pub struct AppState {
     pub refresh_ttl: chrono::Duration,
     pub invite_ttl: chrono::Duration,
     pub capture: CaptureSettings,
+    /// Wakes the outbox's consumer when a change wrote events (a capture does).
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
-/// Where channel codes and task messages lead in the mini-program.
+/// Where channel codes and messages lead in the mini-program, and the message templates.
 pub struct CaptureSettings {
     pub capture_page: String,
     pub task_template_id: Option<String>,
     pub task_page: String,
+    pub customer_page: String,
+    pub customer_template_id: Option<String>,
     /// A returning customer is counted on the owner's open task about them from this window.
     pub returning_customer_window: chrono::Duration,
 }

@@ -5,7 +5,8 @@
 //! Modules depend downwards only, with no cycle: `kernel` on nothing; `store` on `kernel`;
 //! `access` on those; `support`, `identity`, `library` and `tasks` on those; `search` on the
 //! library; `customers` on `search` (batches by filter); `channels` on `customers`; `capture`
-//! on everything below it.
+//! on everything below it; `notices` (what the outbox's events send) reads the tables of all
+//! of them.
 
 pub mod access;
 pub mod capture;
@@ -15,6 +16,7 @@ pub mod facts;
 pub mod identity;
 pub mod kernel;
 pub mod library;
+pub mod notices;
 pub mod rulebook;
 pub mod rules;
 pub mod search;

@@ -2510,8 +2510,8 @@ export interface components {
         RoleView: "admin" | "manager" | "sales";
         /**
          * @description What a rule does. `add_tag` and `set_tier` are level-triggered (the tag is on the
-         *     customer exactly while the condition holds); `create_task` is edge-triggered (once each
-         *     time the condition turns true).
+         *     customer exactly while the condition holds); `create_task`, `assign_owner`, `notify_owner`
+         *     and `notify_customer` are edge-triggered (once each time the condition turns true).
          */
         RuleActionDoc: {
             /** Format: int64 */
@@ -2531,6 +2531,18 @@ export interface components {
             title: string;
             /** @enum {string} */
             type: "create_task";
+        } | {
+            policy: components["schemas"]["OwnerPolicyView"];
+            /** @enum {string} */
+            type: "assign_owner";
+        } | {
+            message: string;
+            /** @enum {string} */
+            type: "notify_owner";
+        } | {
+            message: string;
+            /** @enum {string} */
+            type: "notify_customer";
         };
         /**
          * @description A tag a rule put on (or took off) a customer in this request, and why.

@@ -1,17 +1,14 @@
 //! Capture, the visitor's submission of a channel's form: the idempotency claim (before any
 //! work, so that concurrent duplicates meet at once), the exchange of a WeChat phone-number
 //! code (after the claim, so a duplicate never spends the single-use code twice), the
-//! domain's capture transaction, the release of a failed attempt's claim, and the owner's
-//! WeChat message after the commit.
+//! domain's capture transaction and the release of a failed attempt's claim. The owner's
+//! WeChat message is an outbox event of the transaction, which `app::outbox` delivers.
 
 use actix_web::http::StatusCode;
 use actix_web::web;
-use chrono::{DateTime, FixedOffset, Utc};
-use scantag_auth::wechat::{SubscribeMessage, WeChatError};
-use scantag_domain::capture::{self, CaptureResult, Consent, Submission, TaskNotice};
+use scantag_auth::wechat::WeChatError;
+use scantag_domain::capture::{self, CaptureResult, Consent, Submission};
 use scantag_domain::support::idempotency::{self, Claim, IdempotencyKey};
-use scantag_domain::tasks;
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::extract::VisitorCaller;
@@ -85,12 +82,10 @@ pub async fn submit(
             release_claim(state.clone(), key);
         }
     }
-    let captured = outcome?;
-    if let Some(notice) = captured.notice {
-        notify_owner(state.clone(), notice);
-    }
+    let result = outcome?;
+    state.outbox_wake.notify_one();
     Ok(Submitted {
-        result: captured.result,
+        result,
         replayed: false,
     })
 }
@@ -124,7 +119,7 @@ async fn run_capture(
     visitor: &VisitorCaller,
     request: CaptureRequest,
     key: Option<&IdempotencyKey>,
-) -> Result<capture::Captured, ApiError> {
+) -> Result<CaptureResult, ApiError> {
     let verified_phone = match &request.phone_code {
         Some(code) => Some(
             state
@@ -175,51 +170,4 @@ fn phone_code_error(err: WeChatError) -> ApiError {
         ),
         other => other.into(),
     }
-}
-
-/// Subscribe-message `thing` values are at most 20 characters.
-fn thing(value: &str) -> Value {
-    serde_json::json!({ "value": value.chars().take(20).collect::<String>() })
-}
-
-/// `YYYY-MM-DD HH:MM` in China Standard Time, which WeChat users read.
-fn china_time(at: DateTime<Utc>) -> String {
-    match FixedOffset::east_opt(8 * 3600) {
-        Some(cst) => at.with_timezone(&cst).format("%Y-%m-%d %H:%M").to_string(),
-        None => at.format("%Y-%m-%d %H:%M").to_string(),
-    }
-}
-
-/// Sends the owner a WeChat subscribe message about the new task, after the response; the
-/// task records whether it went out.
-fn notify_owner(state: web::Data<AppState>, notice: TaskNotice) {
-    let Some(template) = state.capture.task_template_id.clone() else {
-        return;
-    };
-    actix_web::rt::spawn(async move {
-        let message = SubscribeMessage {
-            touser: notice.owner_openid,
-            template_id: template,
-            page: Some(format!("{}?id={}", state.capture.task_page, notice.task_id)),
-            data: serde_json::json!({
-                "thing1": thing(&notice.channel_name),
-                "thing2": thing(&notice.customer_name),
-                "time3": {"value": china_time(notice.at)},
-            }),
-            miniprogram_state: None,
-            lang: Some("zh_CN".to_owned()),
-        };
-        let sent = state
-            .wechat
-            .send_subscribe_message(&message)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        if let Err(error) = &sent {
-            tracing::warn!(task = %notice.task_id, %error, "task message not sent");
-        }
-        if let Err(err) = tasks::record_notification(&state.db, notice.task_id, sent).await {
-            tracing::warn!(task = %notice.task_id, error = %err, "could not record the task message");
-        }
-    });
 }

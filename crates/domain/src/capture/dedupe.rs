@@ -185,7 +185,6 @@ pub(super) async fn merge(
 /// The customer a capture lands on.
 pub(super) struct Target {
     pub(super) id: i64,
-    pub(super) name: String,
 }
 
 /// The value to store for a field the record may lack: `Some` fills an empty field; a value

@@ -7,10 +7,9 @@
 //! unionid settle races between concurrent first captures: the loser retries and merges.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -23,9 +22,7 @@ use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Ste
 use crate::kernel::ids::{CaptureId, ChannelId, CustomerId, StaffId, TaskId, TenantId};
 use crate::kernel::names::checked_name;
 use crate::library::custom_fields::{self, CustomFieldDef};
-use crate::store::entities::{
-    capture, channel, channel_owner_turn, customer, customer_field_value, staff,
-};
+use crate::store::entities::{capture, channel, customer, customer_field_value, staff};
 use crate::store::retry;
 use crate::support::audit::{self, Actor, AuditEntry};
 use crate::support::data_version;
@@ -104,22 +101,6 @@ pub struct CaptureResult {
     pub captured_at: DateTime<Utc>,
 }
 
-/// A message to send to the owner once the capture is committed.
-#[derive(Debug, Clone)]
-pub struct TaskNotice {
-    pub task_id: TaskId,
-    pub owner_openid: String,
-    pub channel_name: String,
-    pub customer_name: String,
-    pub at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Captured {
-    pub result: CaptureResult,
-    pub notice: Option<TaskNotice>,
-}
-
 /// A visit as staff see it on the customer.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureRecord {
@@ -143,7 +124,7 @@ pub async fn submit(
     submission: &Submission,
     key: Option<&IdempotencyKey>,
     follow_up_window: chrono::Duration,
-) -> DomainResult<Captured> {
+) -> DomainResult<CaptureResult> {
     let open = channels::open(db, &submission.scene, Utc::now()).await?;
     // A submission naming custom fields needs the definitions even on a form without any,
     // to tell an unknown field from one the form does not ask for.
@@ -202,7 +183,7 @@ async fn record(
     checked: &Checked,
     key: Option<&IdempotencyKey>,
     follow_up_window: chrono::Duration,
-) -> DomainResult<Option<Captured>> {
+) -> DomainResult<Option<CaptureResult>> {
     let tenant = open.tenant;
     let now = Utc::now();
     let existing = find_existing(db, tenant, visitor, checked.phone.as_ref()).await?;
@@ -225,16 +206,28 @@ async fn record(
     };
     let id = CustomerId(written.target.id);
     step.attach_channel_tags(db, id, written.outcome).await?;
-    let rule_changes = match written.outcome {
+    let reaction = match written.outcome {
         Outcome::Created => customers::automation::react_new(&txn, tenant, id, now).await?,
         Outcome::Merged => customers::automation::react(&txn, tenant, id, now).await?,
     };
-    let capture_id = step.record_visit(id, &written).await?;
+    // A rule may have given the customer an owner (or taken the owner away).
+    let owner = match reaction.owner {
+        Some(Some(assigned)) => staff_row(&txn, tenant, assigned).await?,
+        Some(None) => None,
+        None => owner.clone(),
+    };
+    let step = Attempt {
+        owner: owner.as_ref(),
+        ..step
+    };
+    let (capture_id, details) = step.record_visit(id, &written).await?;
     let tags = customers::load_tags(&txn, &[id.0])
         .await?
         .remove(&id.0)
         .unwrap_or_default();
-    let notice = step.follow_up(id, &written, follow_up_window).await?;
+    let task = step.follow_up(id, &written, follow_up_window).await?;
+    step.announce(id, details, task).await?;
+    let rule_changes = reaction.changes;
     let result = CaptureResult {
         capture_id,
         customer_id: id,
@@ -255,5 +248,5 @@ async fn record(
     }
     data_version::bump(&txn, tenant).await?;
     txn.commit().await.step("committing the capture")?;
-    Ok(Some(Captured { result, notice }))
+    Ok(Some(result))
 }

@@ -8,7 +8,6 @@ use super::*;
 pub(super) struct OwnerRow {
     pub(super) id: i64,
     pub(super) display_name: String,
-    pub(super) openid: String,
     pub(super) active: bool,
 }
 
@@ -17,14 +16,13 @@ impl From<staff::Model> for OwnerRow {
         OwnerRow {
             id: s.id.0,
             display_name: s.display_name,
-            openid: s.openid,
             active: s.active,
         }
     }
 }
 
-pub(super) async fn staff_row(
-    db: &DatabaseConnection,
+pub(super) async fn staff_row<C: ConnectionTrait>(
+    db: &C,
     tenant: TenantId,
     id: StaffId,
 ) -> DomainResult<Option<OwnerRow>> {
@@ -73,42 +71,9 @@ pub(super) async fn pick_owner(
 
 /// Takes the channel's next round-robin turn and returns its number (0 for the first).
 ///
-/// One atomic increment-and-read, committed on its own: turns are handed out in order however
-/// many captures run at once, and no capture waits for another's transaction. A capture that
-/// fails after taking its turn (it lost a race for the same person and merged instead) leaves
-/// that turn unused.
+/// Committed on its own: no capture waits for another's transaction. A capture that fails
+/// after taking its turn (it lost a race for the same person and merged instead) leaves that
+/// turn unused.
 pub(super) async fn take_turn(db: &DatabaseConnection, channel: i64) -> DomainResult<i64> {
-    let backend = db.get_database_backend();
-    let taken: i64 = match backend {
-        // MySQL has no UPDATE … RETURNING; LAST_INSERT_ID(expr) hands the new value back in
-        // the statement's own reply.
-        DbBackend::MySql => {
-            let result = db
-                .execute_raw(Statement::from_sql_and_values(
-                    backend,
-                    "UPDATE channel_owner_turns SET taken = LAST_INSERT_ID(taken + 1) \
-                     WHERE channel_id = ?",
-                    [channel.into()],
-                ))
-                .await?;
-            i64::try_from(result.last_insert_id()).unwrap_or(0)
-        }
-        _ => {
-            let update = Query::update()
-                .table(channel_owner_turn::Entity)
-                .value(
-                    channel_owner_turn::Column::Taken,
-                    Expr::col(channel_owner_turn::Column::Taken).add(1),
-                )
-                .and_where(channel_owner_turn::Column::ChannelId.eq(channel))
-                .returning_col(channel_owner_turn::Column::Taken)
-                .to_owned();
-            let row = db.query_one(&update).await?;
-            match row {
-                Some(row) => row.try_get_by_index(0)?,
-                None => 0,
-            }
-        }
-    };
-    Ok(taken - 1)
+    crate::store::turns::take(db, "channel_owner_turns", "channel_id", channel).await
 }

@@ -68,10 +68,7 @@ impl Attempt<'_> {
                     .map(|(def, values, _)| (def.id.0, values.clone()))
                     .collect();
                 customers::write_field_values(txn, tenant, id, &values).await?;
-                let target = Target {
-                    id: id.0,
-                    name: checked.name.clone(),
-                };
+                let target = Target { id: id.0 };
                 (target, Outcome::Created, None, Vec::new())
             }
             Some((found, matched_by, identity)) => {
@@ -86,10 +83,7 @@ impl Attempt<'_> {
                     // Deleted or given another owner since it was read.
                     return Ok(None);
                 };
-                let target = Target {
-                    id: locked.id.0,
-                    name: locked.name.clone(),
-                };
+                let target = Target { id: locked.id.0 };
                 let new_owner = owner.as_ref().filter(|_| locked.owner_id.is_none());
                 let conflicts = merge(
                     txn,
@@ -151,12 +145,13 @@ impl Attempt<'_> {
         Ok(())
     }
 
-    /// The capture row, the outbox event and the audit entry; returns the capture's id.
+    /// The capture row and the audit entry; returns the capture's id and what the audit
+    /// entry says.
     pub(super) async fn record_visit(
         &self,
         id: CustomerId,
         written: &Written,
-    ) -> DomainResult<CaptureId> {
+    ) -> DomainResult<(CaptureId, Value)> {
         let (txn, open, visitor, checked, now, owner) = (
             self.txn,
             self.open,
@@ -196,15 +191,6 @@ impl Attempt<'_> {
             "matched_by": matched_by.map(MatchedBy::as_str),
             "owner_id": owner.as_ref().map(|o| o.id),
         });
-        outbox::record(
-            txn,
-            tenant,
-            EventKind::CustomerCaptured,
-            Some(id),
-            &details,
-            now,
-        )
-        .await?;
         audit::record(
             txn,
             AuditEntry {
@@ -213,24 +199,43 @@ impl Attempt<'_> {
                 action: "customer.captured",
                 target_type: "customer",
                 target_id: Some(id.to_string()),
-                details: Some(details),
+                details: Some(details.clone()),
             },
         )
         .await?;
-        Ok(capture_id)
+        Ok((capture_id, details))
     }
 
-    /// The owner's task about this capture, and the message to send once it is committed; or
-    /// one more visit counted on the owner's open task about the customer.
+    /// The `customer.captured` outbox event: the audit entry's details and the owner's new
+    /// task, whose WeChat message the outbox's consumer sends once the capture is committed.
+    pub(super) async fn announce(
+        &self,
+        id: CustomerId,
+        mut details: Value,
+        task: Option<TaskId>,
+    ) -> DomainResult<()> {
+        details["task_id"] = serde_json::json!(task);
+        outbox::record(
+            self.txn,
+            self.open.tenant,
+            EventKind::CustomerCaptured,
+            Some(id),
+            &details,
+            self.now,
+        )
+        .await
+    }
+
+    /// The owner's new task about this capture; or one more visit counted on the owner's
+    /// open task about the customer (then `None`).
     pub(super) async fn follow_up(
         &self,
         id: CustomerId,
         written: &Written,
         follow_up_window: chrono::Duration,
-    ) -> DomainResult<Option<TaskNotice>> {
+    ) -> DomainResult<Option<TaskId>> {
         let (txn, open, now, owner) = (self.txn, self.open, self.now, self.owner);
         let (tenant, channel_id, outcome) = (open.tenant, open.model.id, written.outcome);
-        let customer = &written.target;
         let notice = match owner {
             Some(owner) if owner.active => {
                 let counted = match outcome {
@@ -278,13 +283,7 @@ impl Attempt<'_> {
                             },
                         )
                         .await?;
-                        Some(TaskNotice {
-                            task_id,
-                            owner_openid: owner.openid.clone(),
-                            channel_name: open.model.name.clone(),
-                            customer_name: customer.name.clone(),
-                            at: now,
-                        })
+                        Some(task_id)
                     }
                 }
             }

@@ -158,7 +158,7 @@ impl<'a> Facts<'a> {
         now: DateTime<Utc>,
     ) -> DomainResult<Vec<RuleChange>> {
         let written = customers::note_fact(txn, row, note, now).await?;
-        let changes = automation::react_row(txn, &written, now).await?;
+        let changes = automation::react_row(txn, &written, now).await?.changes;
         audit::record(
             txn,
             AuditEntry {

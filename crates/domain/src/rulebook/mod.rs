@@ -1,19 +1,21 @@
 //! The tenant's tagging rules: create, read, change and delete them (admins and managers).
-//! A rule is checked on save against the tenant's vocabulary (fields, tags, groups, stages)
+//! A rule is checked on save against the tenant's vocabulary (fields, tags, groups, stages,
+//! staff)
 //! with every fault at its JSON pointer, and refused when it would make rules read each
 //! other's tags in a circle. Editing the condition or the actions makes a new version.
 //! Disabling or deleting a rule takes its tags off the customers carrying them (the rules
 //! engine evaluates each of them again, so a tag another rule wants stays).
 //!
-//! Owns `rules`; rule states and tag links change only through the rules engine.
+//! Owns `rules` and `rule_owner_turns` (whose turns the rules engine takes); rule states and
+//! tag links change only through the rules engine.
 
 use std::collections::HashMap;
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -22,13 +24,15 @@ use crate::access::StaffActor;
 use crate::access::policy::{self, Action};
 use crate::customers::automation::{self, RuleChange};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
-use crate::kernel::ids::{CustomerId, RuleId, TagId, TenantId};
+use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagId, TenantId};
 use crate::kernel::names::checked_unique_name;
 use crate::kernel::tagging::TagSource;
 use crate::library::custom_fields;
 use crate::rules::validate::{self, Vocabulary};
 use crate::rules::{self, DEFAULT_STAGES, Rule};
-use crate::store::entities::{customer, customer_tag, rule, rule_state, tag_group, tenant};
+use crate::store::entities::{
+    customer, customer_tag, rule, rule_owner_turn, rule_state, staff, tag_group, tenant,
+};
 use crate::support::audit::{self, AuditEntry};
 use crate::support::{config_version, data_version};
 
@@ -113,6 +117,16 @@ pub async fn vocabulary<C: ConnectionTrait>(
         tags,
         groups,
         stages: stages(conn, tenant).await?,
+        staff: staff::Entity::find()
+            .select_only()
+            .column(staff::Column::Id)
+            .filter(staff::Column::TenantId.eq(tenant.0))
+            .filter(staff::Column::Active.eq(true))
+            .into_tuple::<StaffId>()
+            .all(conn)
+            .await?
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -267,6 +281,7 @@ impl<'a> RuleBook<'a> {
         .insert(&txn)
         .await
         .step("saving the rule")?;
+        self.keep_turns(&txn, model.id).await?;
         self.audit(
             &txn,
             "rule.created",
@@ -321,6 +336,7 @@ impl<'a> RuleBook<'a> {
         active.version = Set(version);
         active.updated_at = Set(Utc::now());
         let model = active.update(&txn).await.step("saving the rule")?;
+        self.keep_turns(&txn, model.id).await?;
         self.audit(
             &txn,
             "rule.updated",
@@ -348,6 +364,7 @@ impl<'a> RuleBook<'a> {
         let txn = self.db.begin().await?;
         self.find(&txn, id).await?;
         rule::Entity::delete_by_id(id).exec(&txn).await?;
+        rule_owner_turn::Entity::delete_by_id(id).exec(&txn).await?;
         self.audit(&txn, "rule.deleted", id, Value::Null).await?;
         config_version::bump(&txn, self.tenant()).await?;
         txn.commit().await?;
@@ -366,6 +383,25 @@ impl<'a> RuleBook<'a> {
             .collect();
         tags.sort_by_key(|t| t.tag_id);
         Ok(TagsRemoved { tags })
+    }
+
+    /// The row that counts the rule's round-robin turns, should it assign owners by turns.
+    async fn keep_turns(&self, txn: &DatabaseTransaction, id: RuleId) -> DomainResult<()> {
+        rule_owner_turn::Entity::insert(rule_owner_turn::ActiveModel {
+            rule_id: Set(id),
+            tenant_id: Set(self.tenant().0),
+            taken: Set(0),
+        })
+        .on_conflict(
+            // Kept as it is when it exists (the tenant never changes).
+            OnConflict::column(rule_owner_turn::Column::RuleId)
+                .update_column(rule_owner_turn::Column::TenantId)
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await
+        .step("keeping the rule's owner turns")?;
+        Ok(())
     }
 
     /// Evaluates again every customer carrying a tag of rule `id`, or whose state says the
@@ -409,7 +445,11 @@ impl<'a> RuleBook<'a> {
                 .all(&txn)
                 .await?;
             for customer in live {
-                changes.extend(automation::react(&txn, self.tenant(), customer, now).await?);
+                changes.extend(
+                    automation::react(&txn, self.tenant(), customer, now)
+                        .await?
+                        .changes,
+                );
             }
             if !changes.is_empty() {
                 customer::Entity::update_many()

@@ -223,7 +223,7 @@ pub fn catalogue() -> Vec<Template> {
         Template {
             key: "first_capture",
             name: "首次扫码 → 新客户",
-            description: "A customer who came through a channel in the last `new_days` days is 新客户, and their owner gets a task to welcome them.",
+            description: "A customer who came through a channel in the last `new_days` days is 新客户, and gets a welcome message in WeChat when they arrive.",
             clock_driven: true,
             parameters: vec![param(
                 "new_days",
@@ -380,7 +380,7 @@ fn drafts(key: &str, t: &HashMap<&str, TagId>, p: &Params) -> Drafts {
             ]}),
             json!([
                 {"type": "add_tag", "tag_id": tag("新客户")},
-                {"type": "create_task", "assignee": "owner", "title": "欢迎新客户 {customer_name}", "due_in_days": 1}
+                {"type": "notify_customer", "message": "欢迎光临，您的专属顾问将尽快联系您"}
             ]),
         )],
         "activity" => {

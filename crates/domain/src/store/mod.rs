@@ -11,3 +11,4 @@ pub mod migration;
 pub(crate) mod retry;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod turns;

@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::routes::channels::OwnerPolicyView;
+
 /// A node of a rule's condition. Each kind is told apart by its key: `all`, `any`, `not`,
 /// `has_tag`, `lacks_tag`, `has_tag_in`, `field` or `metric`. At most 20 levels and 200
 /// nodes (metrics included).
@@ -253,8 +255,8 @@ pub struct ScoreTerm {
 }
 
 /// What a rule does. `add_tag` and `set_tier` are level-triggered (the tag is on the
-/// customer exactly while the condition holds); `create_task` is edge-triggered (once each
-/// time the condition turns true).
+/// customer exactly while the condition holds); `create_task`, `assign_owner`, `notify_owner`
+/// and `notify_customer` are edge-triggered (once each time the condition turns true).
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RuleActionDoc {
@@ -283,6 +285,29 @@ pub enum RuleActionDoc {
         title: String,
         #[schema(maximum = 3650)]
         due_in_days: Option<u32>,
+    },
+    /// An owner by a channel's policy: `fixed` and `round_robin` (in turn over the active
+    /// members of the list, per rule) give one to a customer who has none, and never replace
+    /// an owner; `pool` takes the owner away, returning the customer to the unassigned pool.
+    /// The other rules then see the new owner at once (待分配 goes in the same change).
+    #[schema(example = json!({"type": "assign_owner",
+        "policy": {"type": "round_robin", "staff_ids": [3, 4]}}))]
+    AssignOwner { policy: OwnerPolicyView },
+    /// A WeChat subscribe message to the customer's owner (the task template: `thing1` the
+    /// message, `thing2` the customer's name, `time3` when), sent after the change commits;
+    /// nothing while the customer has no owner.
+    #[schema(example = json!({"type": "notify_owner", "message": "客户已报价，请跟进"}))]
+    NotifyOwner {
+        #[schema(min_length = 1, max_length = 20)]
+        message: String,
+    },
+    /// A WeChat subscribe message to the customer (the customer template: `thing1` the
+    /// message, `time2` when), sent after the change commits; only to a customer who came
+    /// through the mini-program and accepted the template there.
+    #[schema(example = json!({"type": "notify_customer", "message": "欢迎光临，专属顾问将联系您"}))]
+    NotifyCustomer {
+        #[schema(min_length = 1, max_length = 20)]
+        message: String,
     },
 }
 

@@ -1,6 +1,7 @@
 //! Writing one customer's verdicts: the rules' tags (through `tagging::links`, a few
 //! statements whatever their number), the rule states, and the edge-triggered actions of the
-//! rules that just became true.
+//! rules that just became true: owners first (they change what other rules see), then tasks
+//! and messages.
 
 use super::*;
 
@@ -121,9 +122,6 @@ pub(super) async fn links(
     Ok(changes)
 }
 
-/// Writes the rules' states that changed (a rule that never held and never will by time
-/// alone needs no row: no row means false), and runs the edge-triggered actions of the rules
-/// that turned true.
 fn by<'a>(stamp: Option<RuleStamp<'a>>, reason: &'a str) -> Attribution<'a> {
     Attribution {
         source: TagSource::Rule,
@@ -134,6 +132,8 @@ fn by<'a>(stamp: Option<RuleStamp<'a>>, reason: &'a str) -> Attribution<'a> {
     }
 }
 
+/// Writes the rules' states that changed (a rule that never held and never will by time
+/// alone needs no row: no row means false).
 pub(super) async fn states(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -147,38 +147,6 @@ pub(super) async fn states(
     for verdict in verdicts {
         let rule = &set.rules[verdict.rule];
         let old = states.get(&rule.id);
-        if verdict.holds && old.is_none_or(|s| !s.holds) {
-            for action in &rule.actions {
-                let RuleAction::CreateTask {
-                    assignee,
-                    title,
-                    due_in_days,
-                } = action
-                else {
-                    continue;
-                };
-                // `row` is the customer as this change left it (an assignment included).
-                let owner = row.owner_id;
-                let title = title.replace("{customer_name}", &row.name);
-                for assignee in assignees(txn, tenant, *assignee, owner).await? {
-                    tasks::create(
-                        txn,
-                        NewTask {
-                            tenant,
-                            assignee,
-                            kind: TaskKind::Rule,
-                            title: &title,
-                            customer: Some(row.id),
-                            channel: None,
-                            due: due_in_days.map(|d| now + Duration::days(i64::from(d))),
-                            rule: Some(rule.id),
-                            now,
-                        },
-                    )
-                    .await?;
-                }
-            }
-        }
         let unchanged = match old {
             Some(s) => {
                 s.holds == verdict.holds
@@ -224,4 +192,193 @@ pub(super) async fn states(
         .await
         .step("writing the rule states")?;
     Ok(())
+}
+
+/// The owner the `assign_owner` actions of the rules that just turned true (`fired`, in the
+/// order they ran) give the customer, written with an audit row; `None` when the owner stays.
+/// `fixed` and `round_robin` only give an owner to a customer without one; `pool` takes the
+/// owner away.
+pub(super) async fn owners(
+    txn: &DatabaseTransaction,
+    row: &customer::Model,
+    set: &RuleSet,
+    fired: &[usize],
+    now: DateTime<Utc>,
+) -> DomainResult<Option<customer::Model>> {
+    let tenant = row.tenant_id;
+    let mut owner = row.owner_id;
+    let mut by: Option<&Rule> = None;
+    for &i in fired {
+        let rule = &set.rules[i];
+        for action in &rule.actions {
+            let RuleAction::AssignOwner { policy } = action else {
+                continue;
+            };
+            let next = match policy {
+                OwnerPolicy::Pool if owner.is_none() => continue,
+                OwnerPolicy::Pool => None,
+                _ if owner.is_some() => continue,
+                OwnerPolicy::Fixed { staff_id } => {
+                    active_staff(txn, tenant, std::slice::from_ref(staff_id))
+                        .await?
+                        .first()
+                        .copied()
+                }
+                OwnerPolicy::RoundRobin { staff_ids } => {
+                    let members = active_staff(txn, tenant, staff_ids).await?;
+                    if members.is_empty() {
+                        continue;
+                    }
+                    let turn =
+                        crate::store::turns::take(txn, "rule_owner_turns", "rule_id", rule.id.0)
+                            .await?;
+                    let len = i64::try_from(members.len()).unwrap_or(i64::MAX);
+                    usize::try_from(turn.rem_euclid(len))
+                        .ok()
+                        .and_then(|i| members.get(i).copied())
+                }
+            };
+            if next != owner {
+                owner = next;
+                by = Some(rule);
+            }
+        }
+    }
+    let Some(rule) = by.filter(|_| owner != row.owner_id) else {
+        return Ok(None);
+    };
+    let mut active: customer::ActiveModel = row.clone().into();
+    active.owner_id = Set(owner);
+    active.updated_at = Set(now);
+    let written = active
+        .update(txn)
+        .await
+        .step("writing the owner a rule gave")?;
+    audit::record(
+        txn,
+        AuditEntry {
+            tenant_id: Some(tenant),
+            actor: audit::Actor::System,
+            action: "customer.assigned",
+            target_type: "customer",
+            target_id: Some(row.id.to_string()),
+            details: Some(serde_json::json!({
+                "rule_id": rule.id,
+                "rule_version": rule.version,
+                "from": row.owner_id,
+                "to": owner,
+            })),
+        },
+    )
+    .await?;
+    Ok(Some(written))
+}
+
+/// The active members of `ids`, in the list's order.
+async fn active_staff(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    ids: &[StaffId],
+) -> DomainResult<Vec<StaffId>> {
+    let active: Vec<StaffId> = staff::Entity::find()
+        .select_only()
+        .column(staff::Column::Id)
+        .filter(staff::Column::TenantId.eq(tenant.0))
+        .filter(staff::Column::Active.eq(true))
+        .filter(staff::Column::Id.is_in(ids.iter().map(|s| s.0)))
+        .into_tuple()
+        .all(txn)
+        .await
+        .step("reading the staff a rule assigns to")?;
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| active.contains(id))
+        .collect())
+}
+
+/// Runs the tasks and messages of the rules that just turned true (`fired`), for the customer
+/// as this change leaves it (an owner a rule gave included). Messages are outbox rows, sent
+/// once the transaction commits.
+pub(super) async fn edges(
+    txn: &DatabaseTransaction,
+    row: &customer::Model,
+    set: &RuleSet,
+    fired: &[usize],
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let tenant = row.tenant_id;
+    for &i in fired {
+        let rule = &set.rules[i];
+        for action in &rule.actions {
+            match action {
+                RuleAction::CreateTask {
+                    assignee,
+                    title,
+                    due_in_days,
+                } => {
+                    let title = title.replace("{customer_name}", &row.name);
+                    for assignee in assignees(txn, tenant, *assignee, row.owner_id).await? {
+                        tasks::create(
+                            txn,
+                            NewTask {
+                                tenant,
+                                assignee,
+                                kind: TaskKind::Rule,
+                                title: &title,
+                                customer: Some(row.id),
+                                channel: None,
+                                due: due_in_days.map(|d| now + Duration::days(i64::from(d))),
+                                rule: Some(rule.id),
+                                now,
+                            },
+                        )
+                        .await?;
+                    }
+                }
+                RuleAction::NotifyOwner { message } => {
+                    if let Some(owner) = row.owner_id {
+                        notify(txn, row, rule, serde_json::json!({"to": "owner", "staff_id": owner, "message": message}), now).await?;
+                    }
+                }
+                RuleAction::NotifyCustomer { message } => {
+                    if row.openid.is_some() {
+                        notify(
+                            txn,
+                            row,
+                            rule,
+                            serde_json::json!({"to": "customer", "message": message}),
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                RuleAction::AddTag { .. }
+                | RuleAction::SetTier { .. }
+                | RuleAction::AssignOwner { .. } => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn notify(
+    txn: &DatabaseTransaction,
+    row: &customer::Model,
+    rule: &Rule,
+    mut payload: Value,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    payload["rule_id"] = serde_json::json!(rule.id);
+    payload["rule_version"] = serde_json::json!(rule.version);
+    payload["rule_name"] = serde_json::json!(rule.name);
+    outbox::record(
+        txn,
+        row.tenant_id,
+        EventKind::RuleNotification,
+        Some(row.id),
+        &payload,
+        now,
+    )
+    .await
 }

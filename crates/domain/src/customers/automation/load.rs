@@ -137,3 +137,20 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(
     }
     Ok(facts)
 }
+
+/// Brings the fields the rules see up to date with an owner a rule just gave or took.
+pub(super) fn owner_changed(facts: &mut CustomerFacts, row: &customer::Model) {
+    match row.owner_id {
+        Some(owner) => {
+            facts
+                .fields
+                .insert("owner_id", Datum::Number(owner.0 as f64));
+        }
+        None => {
+            facts.fields.remove("owner_id");
+        }
+    }
+    facts
+        .fields
+        .insert("updated_at", Datum::Time(row.updated_at));
+}

@@ -21,7 +21,7 @@ use sea_orm::sea_query::OnConflict;
 
 use super::*;
 use crate::kernel::ids::RuleId;
-use crate::kernel::values::{FieldType, Role, TaskKind};
+use crate::kernel::values::{FieldType, OwnerPolicy, Role, TaskKind};
 use crate::rules::facts::{Datum, EventFact, FollowUpFact, OrderFact};
 use crate::rules::{
     self, Assignee, Clock, Condition, CustomerFacts, Evaluation, Rule, RuleAction, TagInfo,
@@ -30,6 +30,8 @@ use crate::rules::{
 use crate::store::entities::{
     activity_event, follow_up, order, rule, rule_state, tag_veto, tenant,
 };
+use crate::support::audit::{self, AuditEntry};
+use crate::support::outbox::{self, EventKind};
 use crate::tasks::{self, NewTask};
 use tagging::links::{self, Attribution, Links, RuleStamp};
 
@@ -52,6 +54,15 @@ pub struct RuleChange {
     pub rule_name: String,
     pub rule_version: i32,
     pub reason: String,
+}
+
+/// What the rules did to one customer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reaction {
+    /// The tags they put on or took off.
+    pub(crate) changes: Vec<RuleChange>,
+    /// The owner a rule gave or took (`Some(None)`: back to the pool), if one did.
+    pub(crate) owner: Option<Option<StaffId>>,
 }
 
 /// Reads a stored rule.
@@ -328,13 +339,13 @@ fn tier_of(score: f64, tiers: &[rules::Tier]) -> Option<&rules::Tier> {
 
 /// Runs the tenant's enabled rules on `customer` (whose row the caller has locked) and
 /// applies the verdicts: the rules' tags, the vetoes no rule needs any more, each rule's state,
-/// and the tasks of the rules that just became true. Returns the tag changes made.
+/// and the edge-triggered actions of the rules that just became true.
 pub(crate) async fn react(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     customer: CustomerId,
     now: DateTime<Utc>,
-) -> DomainResult<Vec<RuleChange>> {
+) -> DomainResult<Reaction> {
     react_to(txn, tenant, customer, now, false).await
 }
 
@@ -345,7 +356,7 @@ pub(crate) async fn react_new(
     tenant: TenantId,
     customer: CustomerId,
     now: DateTime<Utc>,
-) -> DomainResult<Vec<RuleChange>> {
+) -> DomainResult<Reaction> {
     react_to(txn, tenant, customer, now, true).await
 }
 
@@ -354,7 +365,7 @@ pub(crate) async fn react_row(
     txn: &DatabaseTransaction,
     row: &customer::Model,
     now: DateTime<Utc>,
-) -> DomainResult<Vec<RuleChange>> {
+) -> DomainResult<Reaction> {
     react_on(txn, row.tenant_id, row.id, Some(row), now, false).await
 }
 
@@ -364,7 +375,7 @@ async fn react_to(
     customer: CustomerId,
     now: DateTime<Utc>,
     fresh: bool,
-) -> DomainResult<Vec<RuleChange>> {
+) -> DomainResult<Reaction> {
     react_on(txn, tenant, customer, None, now, fresh).await
 }
 
@@ -376,11 +387,11 @@ async fn react_on(
     written: Option<&customer::Model>,
     now: DateTime<Utc>,
     fresh: bool,
-) -> DomainResult<Vec<RuleChange>> {
+) -> DomainResult<Reaction> {
     let set = ruleset::rule_set(txn, tenant).await?;
     let current = current_links(txn, customer).await?;
     if set.rules.is_empty() && !current.iter().any(|l| l.source == TagSource::Rule) {
-        return Ok(Vec::new());
+        return Ok(Reaction::default());
     }
     let row = match written {
         Some(row) => row.clone(),
@@ -393,7 +404,7 @@ async fn react_on(
                 .step("reading the customer for the rules")?;
             match found {
                 Some(row) => row,
-                None => return Ok(Vec::new()),
+                None => return Ok(Reaction::default()),
             }
         }
     };
@@ -405,7 +416,7 @@ async fn react_on(
             read_states(txn, customer).await?,
         )
     };
-    let facts = load_facts(txn, &row, &set.defs, &set.measured, fresh).await?;
+    let mut facts = load_facts(txn, &row, &set.defs, &set.measured, fresh).await?;
     let base: Vec<Link> = current
         .iter()
         .copied()
@@ -413,7 +424,30 @@ async fn react_on(
         .collect();
     let clock = set.clock(now);
     let carried: HashSet<TagId> = current.iter().map(|l| l.tag).collect();
-    let (wants, verdicts) = evaluate_all(&set, &facts, &base, &vetoes, &clock, &carried);
+    // The rules that turned true, in the order they ran. An owner they give or take changes
+    // what the rules see, so the rules run again on the new owner before anything else is
+    // written; each rule fires once, so this ends after at most one pass per rule.
+    let mut row = row;
+    let mut fired: Vec<usize> = Vec::new();
+    let mut owner = None;
+    let (wants, verdicts) = loop {
+        let (wants, verdicts) = evaluate_all(&set, &facts, &base, &vetoes, &clock, &carried);
+        let turned: Vec<usize> = verdicts
+            .iter()
+            .filter(|v| v.holds && !fired.contains(&v.rule))
+            .filter(|v| states.get(&set.rules[v.rule].id).is_none_or(|s| !s.holds))
+            .map(|v| v.rule)
+            .collect();
+        fired.extend(&turned);
+        match apply::owners(txn, &row, &set, &turned, now).await? {
+            Some(assigned) => {
+                owner = Some(assigned.owner_id);
+                load::owner_changed(&mut facts, &assigned);
+                row = assigned;
+            }
+            None => break (wants, verdicts),
+        }
+    };
     let resolution = resolve(&base, &wants, &vetoes, &set.info);
     // Why each tag to put on is there: its rule evaluated again with the explanation (rules
     // reading tags see the settled tags, as when they ran, since they run after every rule
@@ -445,7 +479,8 @@ async fn react_on(
     )
     .await?;
     apply::states(txn, tenant, &row, &set, &verdicts, &states, now).await?;
-    Ok(changes)
+    apply::edges(txn, &row, &set, &fired, now).await?;
+    Ok(Reaction { changes, owner })
 }
 
 // The engine's reads are plain reads: every caller locks the customer's row before its
@@ -551,7 +586,10 @@ fn evaluate_all(
                     let text = tier.map(|t| format!("score {value:.2} ≥ tier minimum {}", t.min));
                     (tier.map(|t| t.tag_id), text)
                 }
-                RuleAction::CreateTask { .. } => (None, None),
+                RuleAction::CreateTask { .. }
+                | RuleAction::AssignOwner { .. }
+                | RuleAction::NotifyOwner { .. }
+                | RuleAction::NotifyCustomer { .. } => (None, None),
             };
             let assignable =
                 |tag: &TagId| set.info.get(tag).is_some_and(|i| i.active) || carried.contains(tag);
@@ -672,7 +710,10 @@ impl Customers<'_> {
                             would_tag.push(tier.tag_id);
                         }
                     }
-                    RuleAction::CreateTask { .. } => {}
+                    RuleAction::CreateTask { .. }
+                    | RuleAction::AssignOwner { .. }
+                    | RuleAction::NotifyOwner { .. }
+                    | RuleAction::NotifyCustomer { .. } => {}
                 }
             }
         }

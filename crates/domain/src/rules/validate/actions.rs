@@ -1,4 +1,4 @@
-//! Checking a rule's actions: tags, tiers of an exclusive group, tasks.
+//! Checking a rule's actions: tags, tiers of an exclusive group, tasks, owners, messages.
 
 use super::*;
 
@@ -38,19 +38,17 @@ impl Walker<'_> {
                 "create_task" => {
                     self.only_keys(object, &at, &["type", "assignee", "title", "due_in_days"]);
                     let assignee = object.get("assignee");
-                    let valid = match assignee {
-                        Some(Value::String(s)) => s == "owner" || s == "managers",
-                        Some(Value::Object(o)) => {
-                            o.len() == 1 && o.get("staff_id").is_some_and(Value::is_i64)
+                    let assignee_at = format!("{at}/assignee");
+                    match assignee {
+                        Some(Value::String(s)) if s == "owner" || s == "managers" => {}
+                        Some(Value::Object(o)) if o.len() == 1 && o.contains_key("staff_id") => {
+                            self.staff(o.get("staff_id"), &format!("{assignee_at}/staff_id"));
                         }
-                        _ => false,
-                    };
-                    if !valid {
-                        self.issue(
-                            &format!("{at}/assignee"),
+                        _ => self.issue(
+                            &assignee_at,
                             "type",
                             "\"owner\", \"managers\" or {\"staff_id\": id}",
-                        );
+                        ),
                     }
                     match object.get("title").and_then(Value::as_str).map(str::trim) {
                         Some(t) if !t.is_empty() && t.chars().count() <= TITLE_MAX => {}
@@ -70,12 +68,83 @@ impl Walker<'_> {
                         );
                     }
                 }
+                "assign_owner" => {
+                    self.only_keys(object, &at, &["type", "policy"]);
+                    self.owner_policy(object.get("policy"), &format!("{at}/policy"));
+                }
+                "notify_owner" | "notify_customer" => {
+                    self.only_keys(object, &at, &["type", "message"]);
+                    match object.get("message").and_then(Value::as_str).map(str::trim) {
+                        Some(m) if !m.is_empty() && m.chars().count() <= MESSAGE_MAX => {}
+                        _ => self.issue(
+                            &format!("{at}/message"),
+                            "length",
+                            format!("1 to {MESSAGE_MAX} characters (what a subscribe message shows)"),
+                        ),
+                    }
+                }
                 _ => self.issue(
                     &format!("{at}/type"),
                     "unknown_action",
-                    "one of add_tag, set_tier, create_task",
+                    "one of add_tag, set_tier, create_task, assign_owner, notify_owner, notify_customer",
                 ),
             }
+        }
+    }
+
+    /// A channel's owner policy: `fixed` with an active staff member, `round_robin` with 1 to
+    /// 50 distinct ones, or `pool`.
+    fn owner_policy(&mut self, value: Option<&Value>, at: &str) {
+        let expected = "{\"type\": \"fixed\", \"staff_id\": id}, {\"type\": \"round_robin\", \"staff_ids\": [id, …]} or {\"type\": \"pool\"}";
+        let Some(object) = value.and_then(Value::as_object) else {
+            self.issue(at, "type", expected);
+            return;
+        };
+        match object.get("type").and_then(Value::as_str) {
+            Some("fixed") => {
+                self.only_keys(object, at, &["type", "staff_id"]);
+                self.staff(object.get("staff_id"), &format!("{at}/staff_id"));
+            }
+            Some("round_robin") => {
+                self.only_keys(object, at, &["type", "staff_ids"]);
+                let list_at = format!("{at}/staff_ids");
+                let Some(ids) = object.get("staff_ids").and_then(Value::as_array) else {
+                    self.issue(&list_at, "type", "a list of staff ids");
+                    return;
+                };
+                if ids.is_empty() || ids.len() > ROUND_ROBIN_MAX {
+                    self.issue(
+                        &list_at,
+                        "length",
+                        format!("1 to {ROUND_ROBIN_MAX} staff members"),
+                    );
+                }
+                for (i, id) in ids.iter().enumerate() {
+                    let id_at = format!("{list_at}/{i}");
+                    if ids[..i].contains(id) {
+                        self.issue(
+                            &id_at,
+                            "duplicate",
+                            "the staff member is already in the list",
+                        );
+                    } else {
+                        self.staff(Some(id), &id_at);
+                    }
+                }
+            }
+            Some("pool") => self.only_keys(object, at, &["type"]),
+            _ => self.issue(&format!("{at}/type"), "type", expected),
+        }
+    }
+
+    /// An active staff member of the tenant.
+    fn staff(&mut self, value: Option<&Value>, at: &str) {
+        match value.and_then(Value::as_i64) {
+            None => self.issue(at, "type", "a staff id"),
+            Some(id) if !self.vocabulary.staff.contains(&StaffId(id)) => {
+                self.issue(at, "unknown_staff", "no such active staff member")
+            }
+            Some(_) => {}
         }
     }
 

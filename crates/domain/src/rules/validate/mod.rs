@@ -1,9 +1,9 @@
 //! Checks a rule as a client sent it (JSON) against the tenant's vocabulary — its custom
-//! fields, tags, groups and project stages — and reports every fault at once, each at its
+//! fields, tags, groups, project stages and staff — and reports every fault at once, each at its
 //! JSON pointer (`/condition/all/1/value`). Only a rule without faults is read into the
 //! typed tree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
@@ -12,7 +12,7 @@ use super::actions::RuleAction;
 use super::condition::{Aggregate, Condition, FactKind, Op};
 use super::facts::{CUSTOM_PREFIX, FieldKind, STANDARD_FIELDS};
 use crate::kernel::error::FieldIssue;
-use crate::kernel::ids::{TagGroupId, TagId};
+use crate::kernel::ids::{StaffId, TagGroupId, TagId};
 use crate::kernel::values::FieldType;
 use crate::library::custom_fields::CustomFieldDef;
 
@@ -31,6 +31,10 @@ pub const MAX_TERMS: usize = 20;
 pub const MAX_ACTIONS: usize = 20;
 /// Longest task title, in characters.
 pub const TITLE_MAX: usize = 128;
+/// Longest message, in characters: a subscribe message's `thing` value shows no more.
+pub const MESSAGE_MAX: usize = 20;
+/// Most staff members a round-robin deals to (as a channel's).
+pub const ROUND_ROBIN_MAX: usize = 50;
 
 /// Currencies an order may be in.
 pub const CURRENCIES: [&str; 12] = [
@@ -52,6 +56,8 @@ pub struct Vocabulary {
     pub tags: HashMap<TagId, TagInfo>,
     pub groups: HashMap<TagGroupId, bool>,
     pub stages: Vec<String>,
+    /// The tenant's active staff members, who tasks and owners may name.
+    pub staff: HashSet<StaffId>,
 }
 
 impl Vocabulary {

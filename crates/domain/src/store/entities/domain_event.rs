@@ -13,6 +13,10 @@ pub struct Model {
     pub payload: String,
     pub created_at: DateTimeUtc,
     pub processed_at: Option<DateTimeUtc>,
+    pub lease_until: Option<DateTimeUtc>,
+    pub lease_token: Option<String>,
+    pub attempts: i32,
+    pub outcome: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -38,6 +38,7 @@ mod m20261201_000029_create_rule_states;
 mod m20261201_000030_create_tag_vetoes;
 mod m20261201_000031_add_rule_attribution;
 mod m20261201_000032_create_tenant_config_versions;
+mod m20261201_000033_add_outbox_delivery;
 
 pub struct Migrator;
 
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000030_create_tag_vetoes::Migration),
             Box::new(m20261201_000031_add_rule_attribution::Migration),
             Box::new(m20261201_000032_create_tenant_config_versions::Migration),
+            Box::new(m20261201_000033_add_outbox_delivery::Migration),
         ]
     }
 }
