@@ -1516,3 +1516,105 @@ async fn bad_events_follow_ups_bulks_and_stage_lists_are_refused() {
     .expect(422)
     .expect_coded_field_error("stage", "unknown_stage");
 }
+
+#[tokio::test]
+async fn a_batch_that_gives_a_rules_tag_makes_it_the_persons() {
+    let app = spawn_app().await;
+    let admin = app.tenant_admin("Acme").await;
+    let group = app.create_group(&admin, "客户价值", false).await;
+    let tag = app.create_tag(&admin, group, "大客户").await;
+    rule(
+        &app,
+        &admin,
+        json!({"name": "大单", "condition": {"metric": {"aggregate": "max", "of": "orders.amount"}, "op": "gte", "value": 100000},
+               "actions": [{"type": "add_tag", "tag_id": tag}]}),
+    )
+    .await;
+    let ruled = app.create_customer(&admin, &json!({"name": "甲"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let plain = app.create_customer(&admin, &json!({"name": "乙"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let big = order(&app, &admin, ruled, 200_000, 3).await;
+    let batch = app
+        .post(
+            "/api/v1/customers/batch-tags",
+            Some(&admin.access),
+            &json!({"customer_ids": [ruled, plain], "add": [tag]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(batch["added"], 2, "{batch}");
+    for id in [ruled, plain] {
+        let detail = app.customer(&admin, id).await;
+        assert_eq!(detail["tags"][0]["source"], "manual", "{detail}");
+        assert!(detail["tags"][0]["rule_id"].is_null(), "{detail}");
+    }
+    // The rule no longer holding does not take the person's tag off.
+    app.post(
+        &format!("/api/v1/orders/{}/refund", big["id"]),
+        Some(&admin.access),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(tag_ids(&app, &admin, ruled).await, vec![tag]);
+}
+
+#[tokio::test]
+async fn a_tag_two_rules_want_names_the_rule_that_keeps_it() {
+    let app = spawn_app().await;
+    let admin = app.tenant_admin("Acme").await;
+    let group = app.create_group(&admin, "客户价值", false).await;
+    let tag = app.create_tag(&admin, group, "重点客户").await;
+    let big = rule(
+        &app,
+        &admin,
+        json!({"name": "大单", "priority": 10,
+               "condition": {"metric": {"aggregate": "max", "of": "orders.amount"}, "op": "gte", "value": 100000},
+               "actions": [{"type": "add_tag", "tag_id": tag}]}),
+    )
+    .await;
+    let local = rule(
+        &app,
+        &admin,
+        json!({"name": "上海", "condition": {"field": "region", "op": "eq", "value": "上海"},
+               "actions": [{"type": "add_tag", "tag_id": tag}]}),
+    )
+    .await;
+    let customer = app
+        .create_customer(&admin, &json!({"name": "丙", "region": "上海"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let link = |detail: Value| detail["tags"][0].clone();
+    assert_eq!(
+        link(app.customer(&admin, customer).await)["rule_id"],
+        local["id"]
+    );
+    let placed = order(&app, &admin, customer, 200_000, 1).await;
+    // The higher priority rule now wants it too: the link names it.
+    let detail = link(app.customer(&admin, customer).await);
+    assert_eq!(detail["rule_id"], big["id"], "{detail}");
+    assert!(
+        detail["reason"].as_str().unwrap().contains("大单"),
+        "{detail}"
+    );
+    app.post(
+        &format!("/api/v1/orders/{}/refund", placed["id"]),
+        Some(&admin.access),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    // No longer: the tag stays, kept by the other rule, and says so.
+    let detail = link(app.customer(&admin, customer).await);
+    assert_eq!(detail["tag_id"], tag);
+    assert_eq!(detail["rule_id"], local["id"], "{detail}");
+    assert!(
+        detail["reason"].as_str().unwrap().contains("上海"),
+        "{detail}"
+    );
+}

@@ -90,13 +90,13 @@ pub(super) async fn links(
         .collect();
     added.sort_by_key(|w| w.tag);
     let unexplained = (String::new(), String::new());
-    let explained: Vec<&(String, String)> = added
+    let explanations: Vec<&(String, String)> = added
         .iter()
         .map(|want| explained.get(&want.tag).unwrap_or(&unexplained))
         .collect();
     let additions: Vec<(i64, Attribution<'_>)> = added
         .iter()
-        .zip(&explained)
+        .zip(&explanations)
         .map(|(want, (reason, evidence))| {
             let rule = &rules[want.rule];
             let stamp = RuleStamp {
@@ -108,7 +108,27 @@ pub(super) async fn links(
         })
         .collect();
     links::add_each(txn, tenant, customer.0, &additions, now).await?;
-    for (want, (reason, _)) in added.iter().zip(explained.iter().copied()) {
+    // A rule's tag another rule now keeps on: the link names the rule that does.
+    let mut handed: Vec<(&TagId, &Want)> = resolution
+        .tags
+        .iter()
+        .filter_map(|(tag, want)| want.map(|w| (tag, w)))
+        .filter(|(tag, want)| {
+            current.iter().any(|l| l.tag == **tag) && needs_stamp(current, **tag, &rules[want.rule])
+        })
+        .collect();
+    handed.sort_by_key(|(tag, _)| **tag);
+    for (tag, want) in handed {
+        let rule = &rules[want.rule];
+        let (reason, evidence) = explained.get(tag).unwrap_or(&unexplained);
+        let stamp = RuleStamp {
+            id: rule.id,
+            version: rule.version,
+            evidence: Some(evidence),
+        };
+        links::restamp(txn, customer.0, tag.0, by(Some(stamp), reason)).await?;
+    }
+    for (want, (reason, _)) in added.iter().zip(explanations.iter().copied()) {
         let rule = &rules[want.rule];
         changes.push(RuleChange {
             tag_id: want.tag,
@@ -129,6 +149,15 @@ fn by<'a>(stamp: Option<RuleStamp<'a>>, reason: &'a str) -> Attribution<'a> {
         note: None,
         actor: None,
         rule: stamp,
+    }
+}
+
+/// Whether a wanted tag needs its link written: it is not on the customer, or it is there as
+/// another rule's tag (a tag a person or a channel gave stays theirs).
+pub(super) fn needs_stamp(current: &[Link], tag: TagId, rule: &Rule) -> bool {
+    match current.iter().find(|l| l.tag == tag) {
+        None => true,
+        Some(link) => link.source == TagSource::Rule && link.rule != Some(rule.id),
     }
 }
 

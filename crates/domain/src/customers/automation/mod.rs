@@ -455,8 +455,8 @@ async fn react_on(
     let explained: HashMap<TagId, (String, String)> = resolution
         .tags
         .iter()
-        .filter(|(tag, _)| !current.iter().any(|l| l.tag == **tag))
         .filter_map(|(tag, want)| want.map(|w| (*tag, w)))
+        .filter(|(tag, want)| apply::needs_stamp(&current, *tag, &set.rules[want.rule]))
         .map(|(tag, want)| {
             let rule = &set.rules[want.rule];
             let evaluation = eval::evaluate(rule.condition.as_ref(), &facts, &resolution, &clock);

@@ -218,12 +218,13 @@ impl<'a> Customers<'a> {
                 self.detach_many(txn, chunk, sibling, note).await?;
             }
         }
-        let have: HashSet<i64> = customer_tag::Entity::find()
+        let have: HashMap<i64, TagSource> = customer_tag::Entity::find()
             .select_only()
             .column(customer_tag::Column::CustomerId)
+            .column(customer_tag::Column::Source)
             .filter(customer_tag::Column::TagId.eq(tag.id))
             .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().copied()))
-            .into_tuple::<i64>()
+            .into_tuple::<(i64, TagSource)>()
             .all(txn)
             .await?
             .into_iter()
@@ -231,8 +232,26 @@ impl<'a> Customers<'a> {
         let missing: Vec<i64> = chunk
             .iter()
             .copied()
-            .filter(|c| !have.contains(c))
+            .filter(|c| !have.contains_key(c))
             .collect();
+        // A person's batch makes the automatic links of the tag theirs, as a single add does.
+        let mut adopted: Vec<i64> = have
+            .iter()
+            .filter(|(_, source)| source.is_automatic())
+            .map(|(customer, _)| *customer)
+            .collect();
+        adopted.sort_unstable();
+        links::adopt(
+            txn,
+            self.tenant(),
+            Links::OfTag {
+                tag: tag.id,
+                customers: &adopted,
+            },
+            self.by(TagSource::Manual, None, note),
+            Utc::now(),
+        )
+        .await?;
         links::add(
             txn,
             self.tenant(),
@@ -244,7 +263,7 @@ impl<'a> Customers<'a> {
             Utc::now(),
         )
         .await?;
-        Ok(missing.len() as u64)
+        Ok((missing.len() + adopted.len()) as u64)
     }
 
     /// Unlinks `tag` from the customers of `chunk` that carry it; returns how many.

@@ -123,18 +123,17 @@ pub(crate) async fn add(
     record(txn, tenant, &pairs, TagAction::Add, by, at).await
 }
 
-/// A person gives one customer tags it already carries from an automatic source (a rule, a
+/// A person gives customers tags they already carry from an automatic source (a rule, a
 /// channel): the links become the person's, so no rule takes them off again, and the history
 /// records the decision.
 pub(crate) async fn adopt(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    customer: i64,
-    tags: &[i64],
+    links: Links<'_>,
     by: Attribution<'_>,
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
-    if tags.is_empty() {
+    if links.is_empty() {
         return Ok(());
     }
     customer_tag::Entity::update_many()
@@ -156,12 +155,10 @@ pub(crate) async fn adopt(
             customer_tag::Column::Evidence,
             Expr::value(Option::<String>::None),
         )
-        .filter(customer_tag::Column::CustomerId.eq(customer))
-        .filter(customer_tag::Column::TagId.is_in(tags.iter().copied()))
+        .filter(links.existing())
         .exec(txn)
         .await
         .step("giving tags to a person")?;
-    let links = Links::OfCustomer { customer, tags };
     lift_vetoes(txn, links).await?;
     record(txn, tenant, &links.pairs(), TagAction::Add, by, at).await
 }
@@ -381,6 +378,41 @@ pub(crate) async fn add_each(
         .map(|&(tag, by)| (customer, tag, by))
         .collect();
     record_each(txn, tenant, &rows, TagAction::Add, at).await
+}
+
+/// Gives a rule's link on one customer to another rule that wants the tag now the first one
+/// no longer does (or no longer wins): the link says who keeps it there and why. Membership
+/// does not change, so no history row is written.
+pub(crate) async fn restamp(
+    txn: &DatabaseTransaction,
+    customer: i64,
+    tag: i64,
+    by: Attribution<'_>,
+) -> DomainResult<()> {
+    customer_tag::Entity::update_many()
+        .col_expr(
+            customer_tag::Column::Reason,
+            Expr::value(clipped(by.reason)),
+        )
+        .col_expr(
+            customer_tag::Column::RuleId,
+            Expr::value(by.rule.map(|r| r.id.0)),
+        )
+        .col_expr(
+            customer_tag::Column::RuleVersion,
+            Expr::value(by.rule.map(|r| r.version)),
+        )
+        .col_expr(
+            customer_tag::Column::Evidence,
+            Expr::value(by.rule.and_then(|r| r.evidence).map(str::to_owned)),
+        )
+        .filter(customer_tag::Column::CustomerId.eq(customer))
+        .filter(customer_tag::Column::TagId.eq(tag))
+        .filter(customer_tag::Column::Source.eq(TagSource::Rule))
+        .exec(txn)
+        .await
+        .step("handing a rule's tag to another rule")?;
+    Ok(())
 }
 
 /// Removes tags from one customer, each with its own attribution, in two statements; the

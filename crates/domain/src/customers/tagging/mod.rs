@@ -371,7 +371,17 @@ impl<'a> Customers<'a> {
         }
         let now = Utc::now();
         let by = self.by(source, reason, note);
-        links::adopt(txn, self.tenant(), id.0, &adopted, by, now).await?;
+        links::adopt(
+            txn,
+            self.tenant(),
+            Links::OfCustomer {
+                customer: id.0,
+                tags: &adopted,
+            },
+            by,
+            now,
+        )
+        .await?;
         links::remove(
             txn,
             self.tenant(),
