@@ -17,7 +17,7 @@ use reqwest::{Method, StatusCode};
 use scantag_api::settings::Settings;
 use scantag_api::{Application, admin};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 /// The JWT signing key every test server uses, so tests can forge tokens with and without it.
@@ -65,6 +65,7 @@ pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
     pub mock: MockState,
+    /// The test's own connection to the server's database (never the server's pool).
     pub db: DatabaseConnection,
     pub backend: Backend,
     pub settings: Settings,
@@ -102,7 +103,6 @@ pub async fn spawn_app() -> TestApp {
 struct Started {
     base_url: String,
     mock: MockState,
-    db: DatabaseConnection,
     settings: Settings,
     handle: actix_web::dev::ServerHandle,
 }
@@ -126,6 +126,18 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings) + Send + 'static)
     let started = rx
         .await
         .expect("the test server must start (see its panic above)");
+    // The test's own pool, opened on the test's runtime: a connection the server's pool
+    // opened for the test would be driven by the test's runtime, and the server, closing it
+    // while the test waits for the server to stop, would wait forever.
+    let url = started
+        .settings
+        .database_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned())
+        .expect("the test server has a database URL");
+    let db = scantag_domain::store::db::connect(&url, 2, Duration::from_secs(10))
+        .await
+        .expect("the test's connection to the server's database");
     TestApp {
         base_url: started.base_url,
         client: reqwest::Client::builder()
@@ -133,7 +145,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings) + Send + 'static)
             .build()
             .unwrap(),
         mock: started.mock,
-        db: started.db,
+        db,
         backend,
         settings: started.settings,
         handle: started.handle,
@@ -198,7 +210,6 @@ async fn serve(
     let info = Started {
         base_url: format!("{scheme}://127.0.0.1:{}", app.port()),
         mock: mock.state().clone(),
-        db: app.db().clone(),
         settings,
         handle: app.handle(),
     };
