@@ -322,7 +322,8 @@ async fn a_visitor_gets_403_on_every_staff_operation_before_its_body_is_read() {
 
 #[tokio::test]
 async fn every_json_body_documents_and_answers_400_413_and_415() {
-    let app = spawn_app().await;
+    // With the manual clock on, its endpoint is there to be asked too.
+    let app = scantag_e2e::spawn_app_with(|s| s.dev.manual_clock = true).await;
     let admin = app.tenant_admin("星河").await;
     let document = app.get("/api/v1/openapi.json", None).await.expect(200).body;
     let mut checked = 0;

@@ -23,5 +23,6 @@ mod simulator;
 mod staff;
 mod tagging;
 mod tags;
+mod time;
 mod tls;
 mod wechat_errors;

@@ -124,6 +124,20 @@ async fn a_rule_deals_owners_in_turn_and_another_returns_customers_to_the_pool()
         "{a_tasks}"
     );
     app.messages_to("o-rep-a", 2).await;
+    // 待分配 held only until the owner was dealt: no "assign this customer" task.
+    let admin_tasks = app
+        .get("/api/v1/tasks?status=all", Some(&admin.access))
+        .await
+        .expect(200)
+        .body;
+    assert!(
+        !admin_tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"] == "rule"),
+        "{admin_tasks}"
+    );
 
     // A customer with an owner keeps them.
     let kept = app
@@ -166,6 +180,20 @@ async fn a_rule_deals_owners_in_turn_and_another_returns_customers_to_the_pool()
     let detail = app.customer(&admin, id).await;
     assert!(detail["owner_id"].is_null(), "{detail}");
     assert!(tag_named(&detail, "待分配"), "{detail}");
+    // Unassigned for good this time: the managers (here the admin) are asked to assign it.
+    let admin_tasks = app
+        .get("/api/v1/tasks?status=all", Some(&admin.access))
+        .await
+        .expect(200)
+        .body;
+    let asked: Vec<&Value> = admin_tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "rule")
+        .collect();
+    assert_eq!(asked.len(), 1, "{admin_tasks}");
+    assert_eq!(asked[0]["customer_id"], id);
     // While 输单 holds, an owner a person gives stays.
     app.patch(
         &format!("/api/v1/customers/{id}"),

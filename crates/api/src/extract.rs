@@ -605,7 +605,9 @@ fn invalid() -> ApiError {
 }
 
 async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let claims: Claims = state.jwt.verify(token)?;
+    let claims: Claims = state
+        .jwt
+        .verify_at(token, scantag_domain::kernel::clock::now())?;
     let Some(session) = sessions::find_active(&state.db, SessionId(claims.sid)).await? else {
         return Err(ApiError::unauthorized(
             "session_revoked",

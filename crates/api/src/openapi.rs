@@ -35,7 +35,8 @@ use crate::error::{DATABASE_RETRY_AFTER_SECS, FieldError, Problem};
         (name = "tasks", description = "Each staff member's own to-dos, such as following up a captured customer"),
         (name = "facts", description = "What customers do: orders, follow-ups and activity events, one by one or in bulk; each runs the tenant's rules on the customer"),
         (name = "rules", description = "Tagging rules: a condition tree over fields, tags and facts, and the actions it triggers; why a rule holds for a customer"),
-        (name = "health", description = "Liveness and readiness probes")
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "dev", description = "Testing from outside: the manual clock (`SCANTAG_DEV__MANUAL_CLOCK=true`, only with a WeChat mock); 404 on a server with the real clock")
     )
 )]
 pub struct ApiDoc;

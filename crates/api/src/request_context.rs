@@ -1,14 +1,18 @@
-//! The request id: taken from an incoming `X-Request-Id` when it is well-formed, generated
-//! otherwise, echoed on the response, put on the request's log span, and available to error
-//! bodies through a task-local while the request is handled.
+//! The request's context. The request id: taken from an incoming `X-Request-Id` when it is
+//! well-formed, generated otherwise, echoed on the response, put on the request's log span,
+//! and available to error bodies through a task-local while the request is handled. And the
+//! server's clock, which every time-dependent path of the request reads.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, web};
+use scantag_domain::kernel::clock;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
+use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_INCOMING_LEN: usize = 128;
@@ -52,6 +56,21 @@ pub async fn assign_request_id(
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     Ok(res)
+}
+
+/// Middleware: runs the request on the server's clock (`kernel::clock`), which a test may
+/// have moved.
+pub async fn on_server_clock(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let clock = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.clock.clone());
+    match clock {
+        Some(clock) => clock::scope(clock, next.call(req)).await,
+        None => next.call(req).await,
+    }
 }
 
 /// Root span of every request, carrying the request id assigned above.

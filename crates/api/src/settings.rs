@@ -54,6 +54,31 @@ pub struct Settings {
     pub returning_customer_window_hours: u32,
     pub housekeeping: HousekeepingSettings,
     pub outbox: OutboxSettings,
+    pub scheduler: SchedulerSettings,
+    pub dev: DevSettings,
+}
+
+/// The scheduler that applies the rules' transitions that come with time alone (a window
+/// passing, "30 days since" arriving), when they are due.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Milliseconds between looks for due transitions; 0 turns the scheduler off in this
+    /// process.
+    pub interval_ms: u64,
+    /// Rule states claimed per look.
+    pub batch: u64,
+    /// Seconds a claim lasts: a process that dies leaves its customers to another after this.
+    pub lease_secs: u64,
+}
+
+/// Settings for testing a server from outside. Never on in production.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevSettings {
+    /// A manual clock: the server's time starts at real time and `POST /__dev/clock` moves it
+    /// forward. Refused unless WeChat is the bundled mock or a mock on a loopback address.
+    pub manual_clock: bool,
 }
 
 /// The delivery of the outbox's events (owners' task messages, rules' messages) after their
@@ -84,6 +109,8 @@ pub struct HousekeepingSettings {
     /// Days a session is kept after it ended (revoked, or its last refresh token expired);
     /// spent refresh tokens go with it or once they are this old.
     pub session_retention_days: u32,
+    /// Days a delivered (or given up) outbox event is kept.
+    pub event_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,7 +215,14 @@ fn defaults() -> serde_json::Value {
             "interval_secs": 3600,
             "idempotency_retention_hours": 24,
             "session_retention_days": 30,
+            "event_retention_days": 7,
         },
+        "scheduler": {
+            "interval_ms": 1000,
+            "batch": 200,
+            "lease_secs": 30,
+        },
+        "dev": { "manual_clock": false },
         "outbox": {
             "interval_ms": 1000,
             "batch": 50,
@@ -260,6 +294,11 @@ impl Settings {
                 DAYS_MAX,
             ),
             (
+                "housekeeping.event_retention_days",
+                u64::from(self.housekeeping.event_retention_days),
+                DAYS_MAX,
+            ),
+            (
                 "outbox.lease_secs",
                 self.outbox.lease_secs,
                 HOURS_MAX * 3600,
@@ -276,6 +315,17 @@ impl Settings {
                 ACQUIRE_TIMEOUT_MS_MAX,
             ),
         ];
+        let floors = [
+            ("outbox.batch", self.outbox.batch, 1),
+            ("outbox.lease_secs", self.outbox.lease_secs, 10),
+            ("scheduler.batch", self.scheduler.batch, 1),
+            ("scheduler.lease_secs", self.scheduler.lease_secs, 10),
+        ];
+        for (name, value, min) in floors {
+            if value < min {
+                return Err(SettingsError(format!("{name} must be at least {min}")));
+            }
+        }
         for (name, value, max) in bounds {
             if value > max {
                 return Err(SettingsError(format!("{name} must be at most {max}")));

@@ -15,6 +15,7 @@ use scantag_auth::jwt::JwtKeys;
 use scantag_auth::wechat::{WeChatApi, WeChatClient, WeChatConfig};
 use scantag_cache::Cache;
 use scantag_domain::DatabaseConnection;
+use scantag_domain::kernel::clock::{self, Clock};
 use scantag_domain::support::housekeeping::{self, Retention};
 use secrecy::{ExposeSecret, SecretString};
 use tracing_actix_web::TracingLogger;
@@ -24,8 +25,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::ApiError;
 use crate::extract::{JSON_LIMIT, resolve_caller};
 use crate::fallback::{KnownPaths, fallback};
-use crate::request_context::{RequestSpan, assign_request_id};
-use crate::settings::{HousekeepingSettings, OutboxSettings, Settings};
+use crate::request_context::{RequestSpan, assign_request_id, on_server_clock};
+use crate::settings::{HousekeepingSettings, OutboxSettings, SchedulerSettings, Settings};
 use crate::state::{AppState, CaptureSettings};
 use crate::{app, keys, openapi, routes};
 
@@ -41,6 +42,7 @@ pub struct Application {
     tls: bool,
     housekeeping: HousekeepingSettings,
     outbox: OutboxSettings,
+    scheduler: SchedulerSettings,
     state: web::Data<AppState>,
 }
 
@@ -64,6 +66,7 @@ impl Application {
         let jwt_config = keys::jwt_config(&settings)?;
         tracing::info!(keys = %keys::describe(&jwt_config), "JWT keys loaded");
         let jwt = JwtKeys::new(&jwt_config).context("loading JWT keys")?;
+        let clock = server_clock(&settings, mock.is_some())?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             cache: cache.clone(),
@@ -92,6 +95,8 @@ impl Application {
                 )),
             },
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            schedule_wake: Arc::new(tokio::sync::Notify::new()),
+            clock,
         });
         let consumer = state.clone();
 
@@ -116,6 +121,7 @@ impl Application {
                 .split_for_parts();
             app.default_service(web::to(fallback))
                 .wrap(from_fn(resolve_caller))
+                .wrap(from_fn(on_server_clock))
                 .wrap(Compress::default())
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(from_fn(assign_request_id))
@@ -146,6 +152,7 @@ impl Application {
             tls: settings.tls.is_some(),
             housekeeping: settings.housekeeping.clone(),
             outbox: settings.outbox.clone(),
+            scheduler: settings.scheduler.clone(),
             state: consumer,
         })
     }
@@ -181,10 +188,11 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         let scheme = if self.tls { "https" } else { "http" };
         tracing::info!(address = %format!("{scheme}://{}", self.addr), "scantag is listening");
-        let housekeeping = spawn_housekeeping(self.db.clone(), &self.housekeeping);
+        let housekeeping = spawn_housekeeping(self.state.clone(), &self.housekeeping);
         let delivery = app::outbox::spawn(self.state.clone(), &self.outbox);
+        let schedule = app::schedule::spawn(self.state.clone(), &self.scheduler);
         let result = self.server.await;
-        for task in [housekeeping, delivery].into_iter().flatten() {
+        for task in [housekeeping, delivery, schedule].into_iter().flatten() {
             task.abort();
         }
         if let Some(mock) = self.mock {
@@ -199,7 +207,7 @@ impl Application {
 /// round after a random part of it, so that processes started together do not sweep in
 /// step).
 fn spawn_housekeeping(
-    db: DatabaseConnection,
+    state: web::Data<AppState>,
     settings: &HousekeepingSettings,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if settings.interval_secs == 0 {
@@ -209,16 +217,19 @@ fn spawn_housekeeping(
     let retention = Retention {
         idempotency_keys: chrono::Duration::hours(i64::from(settings.idempotency_retention_hours)),
         ended_sessions: chrono::Duration::days(i64::from(settings.session_retention_days)),
+        processed_events: chrono::Duration::days(i64::from(settings.event_retention_days)),
     };
-    Some(tokio::spawn(async move {
+    let (db, clock) = (state.db.clone(), state.clock.clone());
+    Some(tokio::spawn(clock::scope(clock, async move {
         let first = interval.mul_f64(rand::random::<f64>());
         tokio::time::sleep(first).await;
         loop {
-            match housekeeping::sweep(&db, retention, chrono::Utc::now()).await {
+            match housekeeping::sweep(&db, retention, clock::now()).await {
                 Ok(swept) => tracing::info!(
                     idempotency_keys = swept.idempotency_keys,
                     sessions = swept.sessions,
                     refresh_tokens = swept.refresh_tokens,
+                    events = swept.events,
                     "housekeeping done"
                 ),
                 Err(err) => {
@@ -227,7 +238,33 @@ fn spawn_housekeeping(
             }
             tokio::time::sleep(interval).await;
         }
-    }))
+    })))
+}
+
+/// The server's clock: real time, or with `dev.manual_clock` a manual one — refused unless
+/// WeChat is the bundled mock or a mock on a loopback address, so that a server talking to
+/// the real WeChat can never run on a moved clock.
+fn server_clock(settings: &Settings, bundled_mock: bool) -> anyhow::Result<Clock> {
+    if !settings.dev.manual_clock {
+        return Ok(Clock::real());
+    }
+    let loopback = url::Url::parse(&settings.wechat.base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|host| {
+            host == "localhost"
+                || host
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+    if !bundled_mock && !loopback {
+        anyhow::bail!(
+            "dev.manual_clock (SCANTAG_DEV__MANUAL_CLOCK) is only allowed with the bundled WeChat mock or a mock on a loopback address"
+        );
+    }
+    tracing::warn!("the manual clock is on: POST /__dev/clock moves the server's time");
+    Ok(Clock::manual())
 }
 
 async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {

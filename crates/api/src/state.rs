@@ -6,6 +6,7 @@ use scantag_auth::jwt::JwtKeys;
 use scantag_auth::wechat::WeChatApi;
 use scantag_cache::Cache;
 use scantag_domain::DatabaseConnection;
+use scantag_domain::kernel::clock::Clock;
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -17,6 +18,10 @@ pub struct AppState {
     pub capture: CaptureSettings,
     /// Wakes the outbox's consumer when a change wrote events (a capture does).
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the scheduler of due rule transitions (when the manual clock moves).
+    pub schedule_wake: Arc<tokio::sync::Notify>,
+    /// The server's clock: real time, or the manual clock of `SCANTAG_DEV__MANUAL_CLOCK`.
+    pub clock: Clock,
 }
 
 /// Where channel codes and messages lead in the mini-program, and the message templates.

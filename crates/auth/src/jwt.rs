@@ -148,6 +148,8 @@ impl JwtKeys {
         })?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
+        // Expiry is judged against the server's clock in `verify_at`.
+        validation.validate_exp = false;
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -167,9 +169,18 @@ impl JwtKeys {
         self.access_ttl
     }
 
-    /// Signs an access token for `subject` with the active key.
+    /// Signs an access token for `subject` with the active key, issued now.
     pub fn issue(&self, subject: &Subject) -> Result<IssuedAccessToken, JwtError> {
-        let now = Utc::now();
+        self.issue_at(subject, Utc::now())
+    }
+
+    /// Signs an access token for `subject` with the active key, issued at `now` (the server's
+    /// clock, which a test may have moved).
+    pub fn issue_at(
+        &self,
+        subject: &Subject,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedAccessToken, JwtError> {
         let ttl = chrono::Duration::from_std(self.access_ttl).map_err(|_| JwtError::Signing)?;
         let expires_at = now + ttl;
         let claims = Claims {
@@ -191,15 +202,21 @@ impl JwtKeys {
         Ok(IssuedAccessToken { token, expires_at })
     }
 
-    /// Verifies `token` and returns its claims.
+    /// Verifies `token` now and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        self.verify_at(token, Utc::now())
+    }
+
+    /// Verifies `token` as of `now` (the server's clock) and returns its claims; the token
+    /// has expired once `now` is past `exp` by more than the leeway.
+    pub fn verify_at(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         if header.alg != Algorithm::HS256 {
             return Err(JwtError::Malformed);
         }
         let kid = header.kid.ok_or(JwtError::UnknownKey)?;
         let key = self.decoding.get(&kid).ok_or(JwtError::UnknownKey)?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => JwtError::Expired,
@@ -210,7 +227,16 @@ impl JwtKeys {
                 | ErrorKind::Utf8(_)
                 | ErrorKind::InvalidAlgorithm => JwtError::Malformed,
                 _ => JwtError::BadClaims,
-            })
+            })?;
+        // `exp` is checked here, against the server's clock, not the library's.
+        if claims
+            .exp
+            .saturating_add(i64::try_from(LEEWAY_SECS).unwrap_or(0))
+            < now.timestamp()
+        {
+            return Err(JwtError::Expired);
+        }
+        Ok(claims)
     }
 }
 

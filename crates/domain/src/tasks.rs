@@ -1,6 +1,7 @@
 //! Tasks: to-dos for one staff member, such as following up a customer who just scanned a
 //! channel code. Each staff member sees and completes their own.
 
+use crate::kernel::clock;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -219,7 +220,7 @@ impl<'a> Tasks<'a> {
     /// Marks the task done; a task already done is returned as it is.
     #[tracing::instrument(skip_all, fields(tenant = %self.tenant, task = %id))]
     pub async fn complete(&self, id: TaskId) -> DomainResult<Task> {
-        let now = Utc::now();
+        let now = clock::now();
         let changed = task::Entity::update_many()
             .col_expr(task::Column::Status, Expr::value(TaskStatus::Done))
             .col_expr(task::Column::CompletedAt, Expr::value(now))
@@ -261,7 +262,7 @@ pub async fn record_notification(
 ) -> DomainResult<()> {
     let update = task::Entity::update_many().filter(task::Column::Id.eq(id.0));
     let update = match outcome {
-        Ok(()) => update.col_expr(task::Column::NotifiedAt, Expr::value(Utc::now())),
+        Ok(()) => update.col_expr(task::Column::NotifiedAt, Expr::value(clock::now())),
         Err(error) => update.col_expr(
             task::Column::NotifyError,
             Expr::value(error.chars().take(255).collect::<String>()),

@@ -4,6 +4,29 @@
  */
 
 export interface paths {
+    "/__dev/clock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's manual clock: its current time. */
+        get: operations["get_clock"];
+        put?: never;
+        /**
+         * Move the server's manual clock forward: `{"advance_secs": N}` or `{"now": "<RFC 3339>"}`.
+         * @description Every time-dependent path reads this clock: rule windows and days-since, due transitions
+         *     (the scheduler looks at once, and applies what is due within seconds), task due dates,
+         *     token and session expiry. The clock keeps running with real time from the new instant.
+         */
+        post: operations["move_clock"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/logout": {
         parameters: {
             query?: never;
@@ -1378,6 +1401,19 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @description The server's time.
+         * @example {
+         *       "manual": true,
+         *       "now": "2026-12-31T08:00:00Z"
+         *     }
+         */
+        ClockView: {
+            /** @description Always `true`: only a manual clock is shown. */
+            manual: boolean;
+            /** Format: date-time */
+            now: string;
+        };
         /** @enum {string} */
         ComparisonOp: "eq" | "ne" | "in" | "not_in" | "gt" | "gte" | "lt" | "lte" | "is_set" | "contains";
         ConflictView: {
@@ -2273,6 +2309,24 @@ export interface components {
              */
             op: components["schemas"]["ComparisonOp"];
             value?: unknown;
+        };
+        /**
+         * @description How to move the clock: by a number of seconds, or to an instant; forward only.
+         * @example {
+         *       "advance_secs": 2678400
+         *     }
+         */
+        MoveClockRequest: {
+            /**
+             * Format: int64
+             * @description Seconds to move forward (31 days: 2678400).
+             */
+            advance_secs?: number | null;
+            /**
+             * Format: date-time
+             * @description The instant to move to (RFC 3339), not before the clock's current time.
+             */
+            now?: string | null;
         };
         /**
          * @description One node of the condition as evaluated.
@@ -3356,6 +3410,66 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_clock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The manual clock's time */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClockView"];
+                };
+            };
+            /** @description The server runs on real time (`not_found`) */
+            404: components["responses"]["NotFound"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    move_clock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MoveClockRequest"];
+            };
+        };
+        responses: {
+            /** @description The clock's new time */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClockView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description The server runs on real time (`not_found`) */
+            404: components["responses"]["NotFound"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Neither or both of `advance_secs` and `now`, or a move backwards or beyond 100 years (`validation_failed`) */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     logout: {
         parameters: {
             query?: never;

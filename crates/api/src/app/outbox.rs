@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix_web::web;
 use chrono::{DateTime, FixedOffset, Utc};
 use scantag_auth::wechat::{SubscribeMessage, WeChatError};
+use scantag_domain::kernel::clock;
 use scantag_domain::notices::{self, Notice};
 use scantag_domain::support::outbox::{self, Claimed};
 use serde_json::{Value, json};
@@ -34,7 +35,8 @@ pub fn spawn(
         return None;
     }
     let settings = settings.clone();
-    Some(tokio::spawn(async move {
+    let server_clock = state.clock.clone();
+    Some(tokio::spawn(clock::scope(server_clock, async move {
         let interval = Duration::from_millis(settings.interval_ms);
         let lease = chrono::Duration::seconds(i64::try_from(settings.lease_secs).unwrap_or(60));
         loop {
@@ -53,7 +55,7 @@ pub fn spawn(
                 }
             }
         }
-    }))
+    })))
 }
 
 /// Claims one batch and delivers it; returns how many events it claimed.
@@ -62,10 +64,28 @@ async fn round(
     settings: &OutboxSettings,
     lease: chrono::Duration,
 ) -> Result<u64, scantag_domain::DomainError> {
-    let claimed = outbox::claim(&state.db, Utc::now(), lease, settings.batch).await?;
+    let claimed = outbox::claim(&state.db, clock::now(), lease, settings.batch).await?;
     let count = claimed.len() as u64;
-    for event in claimed {
-        deliver(state, settings, &event).await?;
+    // Past half the lease the rest of the batch goes back, so that no event is sent after
+    // another process could have claimed it.
+    let deadline = tokio::time::Instant::now() + lease.to_std().unwrap_or_default() / 2;
+    let mut events = claimed.iter();
+    for event in events.by_ref() {
+        if tokio::time::Instant::now() >= deadline {
+            outbox::retry_at(&state.db, event, "the lease ran short", clock::now()).await?;
+            break;
+        }
+        if let Err(err) = deliver(state, settings, event).await {
+            // One event failing (the database, say) holds up no other.
+            tracing::warn!(event = event.id, attempts = event.attempts, error = %err, "event not delivered");
+            let later = clock::now() + retry_wait(event.attempts);
+            if let Err(err) = outbox::retry_at(&state.db, event, &err.to_string(), later).await {
+                tracing::warn!(event = event.id, error = %err, "event not put back; its lease will free it");
+            }
+        }
+    }
+    for event in events {
+        outbox::retry_at(&state.db, event, "the lease ran short", clock::now()).await?;
     }
     Ok(count)
 }
@@ -76,16 +96,21 @@ async fn deliver(
     event: &Claimed,
 ) -> Result<(), scantag_domain::DomainError> {
     let db = &state.db;
+    let max_attempts = i32::try_from(settings.max_attempts).unwrap_or(i32::MAX);
+    // An event that keeps failing, whatever the cause, ends after twice the tries.
+    if event.attempts > max_attempts.saturating_mul(2) {
+        return outbox::finish(db, event, "not sent: too many failed tries", clock::now()).await;
+    }
     let Some(notice) = notices::prepare(db, event).await? else {
-        return outbox::finish(db, event, "nothing to send", Utc::now()).await;
+        return outbox::finish(db, event, "nothing to send", clock::now()).await;
     };
     let Some(message) = message(state, &notice) else {
-        return outbox::finish(db, event, "no message template configured", Utc::now()).await;
+        return outbox::finish(db, event, "no message template configured", clock::now()).await;
     };
     match state.wechat.send_subscribe_message(&message).await {
         Ok(_) => {
             notices::delivered(db, &notice, Ok(())).await?;
-            outbox::finish(db, event, "sent", Utc::now()).await
+            outbox::finish(db, event, "sent", clock::now()).await
         }
         Err(err)
             if passing(&err)
@@ -93,12 +118,12 @@ async fn deliver(
         {
             let wait = retry_wait(event.attempts);
             tracing::info!(event = event.id, attempts = event.attempts, error = %err, "message not sent; trying again later");
-            outbox::retry_at(db, event, &err.to_string(), Utc::now() + wait).await
+            outbox::retry_at(db, event, &err.to_string(), clock::now() + wait).await
         }
         Err(err) => {
             tracing::warn!(event = event.id, attempts = event.attempts, error = %err, "message not sent; giving up");
             notices::delivered(db, &notice, Err(err.to_string())).await?;
-            outbox::finish(db, event, &format!("not sent: {err}"), Utc::now()).await
+            outbox::finish(db, event, &format!("not sent: {err}"), clock::now()).await
         }
     }
 }

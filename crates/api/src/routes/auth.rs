@@ -147,13 +147,16 @@ fn token_response(
         SubjectKind::Staff => PrincipalKind::Staff,
         SubjectKind::Visitor => PrincipalKind::Visitor,
     };
-    let access = state.jwt.issue(&Subject {
-        id: session.subject_id,
-        tenant_id: session.tenant_id.map(|t| t.0),
-        role: role.to_owned(),
-        kind,
-        session_id: session.id.0,
-    })?;
+    let access = state.jwt.issue_at(
+        &Subject {
+            id: session.subject_id,
+            tenant_id: session.tenant_id.map(|t| t.0),
+            role: role.to_owned(),
+            kind,
+            session_id: session.id.0,
+        },
+        scantag_domain::kernel::clock::now(),
+    )?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

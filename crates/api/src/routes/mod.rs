@@ -8,6 +8,7 @@ pub mod capture;
 pub mod channels;
 pub mod custom_fields;
 pub mod customers;
+pub mod dev;
 pub mod facts;
 pub mod health;
 pub mod rules;
@@ -19,6 +20,8 @@ pub mod tasks;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(dev::get_clock)
+        .service(dev::move_clock)
         .service(
             scope("/api/v1")
                 .service(auth::login)

@@ -6,6 +6,7 @@
 //! the consent, an outbox event and the owner's task. Unique indexes on phone, openid and
 //! unionid settle races between concurrent first captures: the loser retries and merges.
 
+use crate::kernel::clock;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -125,7 +126,7 @@ pub async fn submit(
     key: Option<&IdempotencyKey>,
     follow_up_window: chrono::Duration,
 ) -> DomainResult<CaptureResult> {
-    let open = channels::open(db, &submission.scene, Utc::now()).await?;
+    let open = channels::open(db, &submission.scene, clock::now()).await?;
     // A submission naming custom fields needs the definitions even on a form without any,
     // to tell an unknown field from one the form does not ask for.
     let defs = open
@@ -185,7 +186,7 @@ async fn record(
     follow_up_window: chrono::Duration,
 ) -> DomainResult<Option<CaptureResult>> {
     let tenant = open.tenant;
-    let now = Utc::now();
+    let now = clock::now();
     let existing = find_existing(db, tenant, visitor, checked.phone.as_ref()).await?;
     let owner = match existing.as_ref().and_then(|(found, ..)| found.owner_id) {
         Some(owner) => staff_row(db, tenant, owner).await?,

@@ -8,6 +8,7 @@
 //! Over 600 lines because `Channels` (create, update, read with statistics) is one service;
 //! its checks are in `config`, the visitor's side in `public`.
 
+use crate::kernel::clock;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -319,7 +320,7 @@ impl<'a> Channels<'a> {
                 existing_id: Some(other.id.0),
             });
         }
-        let now = Utc::now();
+        let now = clock::now();
         let model = channel::ActiveModel {
             tenant_id: Set(self.tenant),
             name: Set(display_name(&new.name)),
@@ -430,7 +431,7 @@ impl<'a> Channels<'a> {
         if let Some(on) = patch.active {
             active.active = Set(on);
         }
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(clock::now());
         active.update(&txn).await?;
         self.audit(&txn, actor, "channel.updated", id.0).await?;
         txn.commit().await?;

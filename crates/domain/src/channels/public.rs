@@ -2,6 +2,7 @@
 //! and the public form it shows.
 
 use super::*;
+use crate::kernel::clock;
 
 /// Splits a qualified scene into tenant and channel scene.
 pub(super) fn parse_qr_scene(qualified: &str) -> Option<(TenantId, &str)> {
@@ -97,7 +98,7 @@ pub(crate) async fn open<C: ConnectionTrait>(
 
 /// The public form of a scene; counts the scan.
 pub async fn capture_form(db: &DatabaseConnection, qualified: &str) -> DomainResult<CaptureForm> {
-    let open = open(db, qualified, Utc::now()).await?;
+    let open = open(db, qualified, clock::now()).await?;
     let defs = open.custom_field_defs(db, false).await?;
     let tenant_name = tenant::Entity::find_by_id(open.tenant)
         .one(db)

@@ -5,6 +5,7 @@
 //! the whole tenant, sales reps only the customers they own. A customer the viewer may not see
 //! is reported exactly like a missing one.
 
+use crate::kernel::clock;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -284,7 +285,7 @@ impl<'a> Customers<'a> {
         if let Some(phone) = &phone {
             self.ensure_phone_free(&txn, phone, None).await?;
         }
-        let now = Utc::now();
+        let now = clock::now();
         let mut row = customer::ActiveModel {
             tenant_id: Set(self.tenant()),
             name: Set(name),
@@ -409,7 +410,7 @@ impl<'a> Customers<'a> {
         if !issues.is_empty() {
             return Err(rejected(issues));
         }
-        let now = Utc::now();
+        let now = clock::now();
         active.updated_at = Set(now);
         let written = active.update(&txn).await?;
         automation::react_row(&txn, &written, now).await?;
@@ -440,10 +441,10 @@ impl<'a> Customers<'a> {
             self.tenant(),
             id.0,
             self.by(TagSource::Manual, None, Some("customer deleted")),
-            Utc::now(),
+            clock::now(),
         )
         .await?;
-        let now = Utc::now();
+        let now = clock::now();
         let mut active: customer::ActiveModel = current.into();
         active.deleted_at = Set(Some(now));
         contact::release(&mut active);
@@ -476,7 +477,7 @@ impl<'a> Customers<'a> {
     /// Marks the customer as changed now.
     async fn touch(&self, txn: &DatabaseTransaction, id: CustomerId) -> DomainResult<()> {
         customer::Entity::update_many()
-            .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(customer::Column::UpdatedAt, Expr::value(clock::now()))
             .filter(customer::Column::Id.eq(id.0))
             .exec(txn)
             .await?;

@@ -2,6 +2,7 @@
 //! with a small JSON object of properties. Staff and servers send them for the customers they
 //! see; the mini-program sends them with a visitor token for the visitor's own records.
 
+use crate::kernel::clock;
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Map, Value};
 
@@ -55,7 +56,7 @@ impl From<activity_event::Model> for ActivityEvent {
 impl Facts<'_> {
     #[tracing::instrument(skip_all, fields(customer = %new.customer_id, kind = %new.kind))]
     pub async fn record_event(&self, new: NewEvent) -> DomainResult<Recorded<ActivityEvent>> {
-        let now = Utc::now();
+        let now = clock::now();
         let mut issues = Vec::new();
         let kind = new.kind.trim().to_owned();
         if !rules::event_kind(&kind) {
@@ -83,7 +84,7 @@ impl Facts<'_> {
         retry::retrying("facts.record_event", || async {
             let txn = self.db.begin().await?;
             let row = self.lock(&txn, new.customer_id).await?;
-            let now = Utc::now();
+            let now = clock::now();
             let model = activity_event::ActiveModel {
                 tenant_id: Set(row.tenant_id),
                 customer_id: Set(row.id),

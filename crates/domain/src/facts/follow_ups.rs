@@ -1,6 +1,7 @@
 //! Follow-ups: a call, a visit, a WeChat conversation, a meeting; what was said, the project
 //! stage the customer is at afterwards (one of the tenant's stages) and when to follow up next.
 
+use crate::kernel::clock;
 use chrono::NaiveDate;
 use sea_orm::{ActiveModelTrait, Set};
 
@@ -56,7 +57,7 @@ impl Facts<'_> {
     #[tracing::instrument(skip_all, fields(customer = %new.customer_id))]
     pub async fn record_follow_up(&self, new: NewFollowUp) -> DomainResult<Recorded<FollowUp>> {
         let staff = self.staff_actor()?;
-        let now = Utc::now();
+        let now = clock::now();
         let mut issues = Vec::new();
         let content = new.content.trim().to_owned();
         if content.is_empty() || content.chars().count() > CONTENT_MAX {
@@ -95,7 +96,7 @@ impl Facts<'_> {
         retry::retrying("facts.record_follow_up", || async {
             let txn = self.db.begin().await?;
             let row = self.lock(&txn, new.customer_id).await?;
-            let now = Utc::now();
+            let now = clock::now();
             let model = follow_up::ActiveModel {
                 tenant_id: Set(row.tenant_id),
                 customer_id: Set(row.id),

@@ -2,6 +2,7 @@
 //! order no longer counts). An `external_ref` is unique per tenant, so an ERP that sends an
 //! order again gets the first answer, and a different order under a known reference is a 409.
 
+use crate::kernel::clock;
 use sea_orm::{ActiveModelTrait, Set};
 use sha2::{Digest, Sha256};
 
@@ -135,7 +136,7 @@ impl Facts<'_> {
     #[tracing::instrument(skip_all, fields(customer = %new.customer_id))]
     pub async fn record_order(&self, new: NewOrder) -> DomainResult<Recorded<Order>> {
         self.staff_actor()?;
-        let checked = check(&new, Utc::now())?;
+        let checked = check(&new, clock::now())?;
         let mut tries = 0;
         loop {
             tries += 1;
@@ -186,7 +187,7 @@ impl Facts<'_> {
                 });
             }
         }
-        let now = Utc::now();
+        let now = clock::now();
         let model = order::ActiveModel {
             tenant_id: Set(row.tenant_id),
             customer_id: Set(row.id),
@@ -258,7 +259,7 @@ impl Facts<'_> {
                     &row,
                     FactNote::Order(None),
                     ("order.refunded", id.to_string()),
-                    Utc::now(),
+                    clock::now(),
                 )
                 .await?;
             txn.commit().await?;

@@ -5,6 +5,7 @@
 //! session is revoked. Access tokens name their session, so revoking a session (logout, reuse,
 //! deactivation) also stops its access tokens at once.
 
+use crate::kernel::clock;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -66,7 +67,7 @@ pub async fn start(
     refresh_ttl: Duration,
 ) -> DomainResult<(Session, IssuedRefreshToken)> {
     let txn = db.begin().await?;
-    let now = Utc::now();
+    let now = clock::now();
     let expires_at = now + refresh_ttl;
     let session = auth_session::ActiveModel {
         kind: Set(kind),
@@ -93,7 +94,7 @@ pub async fn rotate(
     presented: &str,
     refresh_ttl: Duration,
 ) -> DomainResult<(Session, IssuedRefreshToken)> {
-    let now = Utc::now();
+    let now = clock::now();
     let txn = db.begin().await?;
     let token = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(secret::digest(presented)))
@@ -138,7 +139,7 @@ pub async fn rotate(
 pub async fn find_active(db: &DatabaseConnection, id: SessionId) -> DomainResult<Option<Session>> {
     let found = auth_session::Entity::find_by_id(id)
         .filter(auth_session::Column::RevokedAt.is_null())
-        .filter(auth_session::Column::ExpiresAt.gt(Utc::now()))
+        .filter(auth_session::Column::ExpiresAt.gt(clock::now()))
         .one(db)
         .await?;
     found.map(Session::try_from).transpose()
@@ -157,7 +158,7 @@ pub async fn revoke_all_for<C: ConnectionTrait>(
     reason: &str,
 ) -> DomainResult<()> {
     auth_session::Entity::update_many()
-        .col_expr(auth_session::Column::RevokedAt, Expr::value(Utc::now()))
+        .col_expr(auth_session::Column::RevokedAt, Expr::value(clock::now()))
         .col_expr(auth_session::Column::RevokedReason, Expr::value(reason))
         .filter(auth_session::Column::Kind.eq(kind.as_str()))
         .filter(auth_session::Column::SubjectId.eq(subject_id))
@@ -169,7 +170,7 @@ pub async fn revoke_all_for<C: ConnectionTrait>(
 
 async fn revoke_on<C: ConnectionTrait>(conn: &C, id: SessionId, reason: &str) -> DomainResult<()> {
     auth_session::Entity::update_many()
-        .col_expr(auth_session::Column::RevokedAt, Expr::value(Utc::now()))
+        .col_expr(auth_session::Column::RevokedAt, Expr::value(clock::now()))
         .col_expr(auth_session::Column::RevokedReason, Expr::value(reason))
         .filter(auth_session::Column::Id.eq(id.0))
         .filter(auth_session::Column::RevokedAt.is_null())

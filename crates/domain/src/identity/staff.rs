@@ -5,6 +5,7 @@
 //! everyone after that. Everything a handler does to staff goes through [`TenantStaff`], which
 //! is scoped to one tenant by construction: another tenant's staff are simply not found.
 
+use crate::kernel::clock;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -117,7 +118,7 @@ pub async fn login(
             continue;
         }
         let mut active: staff::ActiveModel = candidate.into();
-        active.last_login_at = Set(Some(Utc::now()));
+        active.last_login_at = Set(Some(clock::now()));
         if identity.unionid.is_some() {
             active.unionid = Set(identity.unionid.clone());
         }
@@ -145,7 +146,7 @@ async fn accept_invite(
     if invite.used_at.is_some() {
         return Err(DomainError::InviteUsed);
     }
-    let now = Utc::now();
+    let now = clock::now();
     if invite.expires_at <= now {
         return Err(DomainError::InviteExpired);
     }
@@ -254,7 +255,7 @@ pub async fn create_invite(
         return Err(DomainError::NotFound("tenant"));
     }
     let code = secret::generate();
-    let now = Utc::now();
+    let now = clock::now();
     let expires_at = now + ttl;
     let created_by = match actor {
         Actor::Staff(id) => Some(id.0),
@@ -372,7 +373,7 @@ impl<'a> TenantStaff<'a> {
         if let Some(name) = &change.display_name {
             active.display_name = Set(name.trim().to_owned());
         }
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(clock::now());
         let model = active.update(&txn).await?;
         if deactivating {
             sessions::revoke_all_for(&txn, SubjectKind::Staff, id.0, "staff_deactivated").await?;

@@ -1,5 +1,6 @@
 //! Tenants: the enterprises that use scantag. Created by the operator from the command line.
 
+use crate::kernel::clock;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -59,7 +60,7 @@ pub async fn create(
         });
     }
     let txn = db.begin().await?;
-    let now = Utc::now();
+    let now = clock::now();
     let model = tenant::ActiveModel {
         name: Set(name.to_owned()),
         timezone: Set(timezone.to_owned()),
@@ -141,7 +142,7 @@ pub async fn set_project_stages(
         )
         .col_expr(
             tenant::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
+            sea_orm::sea_query::Expr::value(clock::now()),
         )
         .filter(tenant::Column::Id.eq(staff.tenant.0))
         .exec(&txn)

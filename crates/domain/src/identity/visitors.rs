@@ -2,6 +2,7 @@
 //! openid of the mini-program; capture forms later attach what they tell us to a tenant's
 //! customer record.
 
+use crate::kernel::clock;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
@@ -35,7 +36,7 @@ pub async fn upsert_on_login<C: ConnectionTrait>(
     openid: &str,
     unionid: Option<&str>,
 ) -> DomainResult<Visitor> {
-    let now = Utc::now();
+    let now = clock::now();
     if let Some(existing) = by_openid(db, openid).await? {
         let mut active: visitor::ActiveModel = existing.clone().into();
         active.last_login_at = Set(now);

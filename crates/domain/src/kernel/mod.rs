@@ -1,7 +1,8 @@
 //! The vocabulary every other module speaks: typed ids, the domain's errors and their codes,
-//! names and their keys, phone numbers, and opaque secrets. Nothing here touches the database
+//! names and their keys, phone numbers, opaque secrets, and the clock. Nothing here touches the database
 //! or depends on another module of the crate.
 
+pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod names;

@@ -4,6 +4,7 @@
 //! (numbers without trailing zeros, dates as `YYYY-MM-DD`), so that equality filters are
 //! indexed lookups and compare the same on every backend.
 
+use crate::kernel::clock;
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -173,7 +174,7 @@ pub async fn create(
         field_type: Set(new.field_type),
         options: Set(FieldOptions(options)),
         required: Set(new.required),
-        created_at: Set(Utc::now()),
+        created_at: Set(clock::now()),
         ..Default::default()
     }
     .insert(&txn)
@@ -340,7 +341,7 @@ mod tests {
             field_type,
             options: options.iter().map(|s| s.to_string()).collect(),
             required: false,
-            created_at: Utc::now(),
+            created_at: clock::now(),
         }
     }
 

@@ -8,6 +8,7 @@
 //! Over 600 lines because groups and tags are one service sharing the name rules, the audit
 //! and the counts; the file reads types, then `TagLibrary`, then its private helpers.
 
+use crate::kernel::clock;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -237,7 +238,7 @@ impl<'a> TagLibrary<'a> {
         let description = checked_text("description", new.description)?;
         let txn = self.db.begin().await?;
         self.ensure_group_name_free(&txn, &key, None).await?;
-        let now = Utc::now();
+        let now = clock::now();
         let model = tag_group::ActiveModel {
             tenant_id: Set(self.tenant),
             name: Set(name),
@@ -302,7 +303,7 @@ impl<'a> TagLibrary<'a> {
         if let Some(archived) = change.archived {
             active.archived = Set(archived);
         }
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(clock::now());
         let model = active.update(&txn).await?;
         self.audit(
             &txn,
@@ -372,7 +373,7 @@ impl<'a> TagLibrary<'a> {
             ));
         }
         self.ensure_tag_name_free(&txn, &key, None).await?;
-        let now = Utc::now();
+        let now = clock::now();
         let model = tag::ActiveModel {
             tenant_id: Set(self.tenant),
             group_id: Set(group.id),
@@ -435,7 +436,7 @@ impl<'a> TagLibrary<'a> {
         if let Some(status) = change.status {
             active.status = Set(status);
         }
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(clock::now());
         active.update(&txn).await?;
         self.audit(
             &txn,

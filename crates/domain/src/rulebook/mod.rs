@@ -9,9 +9,9 @@
 //! Owns `rules` and `rule_owner_turns` (whose turns the rules engine takes); rule states and
 //! tag links change only through the rules engine.
 
+use crate::kernel::clock;
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -236,8 +236,8 @@ impl<'a> RuleBook<'a> {
                 version: 1,
                 condition: checked.condition.clone(),
                 actions: checked.actions.clone(),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
+                created_at: clock::now(),
+                updated_at: clock::now(),
             });
             if let Err(circle) =
                 rules::graph::order(&enabled, &|t| vocabulary.tags.get(&t).copied())
@@ -263,7 +263,7 @@ impl<'a> RuleBook<'a> {
         self.permitted()?;
         let txn = self.db.begin().await?;
         let (name, key, checked) = self.check(&txn, &draft, None, None).await?;
-        let now = Utc::now();
+        let now = clock::now();
         let model = rule::ActiveModel {
             tenant_id: Set(self.tenant()),
             name: Set(name),
@@ -334,7 +334,7 @@ impl<'a> RuleBook<'a> {
         active.condition = Set(condition);
         active.actions = Set(actions);
         active.version = Set(version);
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(clock::now());
         let model = active.update(&txn).await.step("saving the rule")?;
         self.keep_turns(&txn, model.id).await?;
         self.audit(
@@ -432,7 +432,7 @@ impl<'a> RuleBook<'a> {
         let mut changes = Vec::new();
         for chunk in customers.chunks(REEVALUATE_CHUNK) {
             let txn = self.db.begin().await?;
-            let now = Utc::now();
+            let now = clock::now();
             // Lock in primary-key order, as batches do.
             let live: Vec<CustomerId> = customer::Entity::find()
                 .select_only()

@@ -46,7 +46,7 @@ pub(crate) async fn take<C: ConnectionTrait>(
                 .to_owned();
             match conn.query_one(&update).await? {
                 Some(row) => row.try_get_by_index(0)?,
-                None => 0,
+                None => return Ok(0),
             }
         }
     };

@@ -1,6 +1,6 @@
 //! The audit trail: one row for every change made to a tenant's data, naming who did it.
 
-use chrono::Utc;
+use crate::kernel::clock;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
 use crate::kernel::error::DomainResult;
@@ -68,7 +68,7 @@ pub async fn record<C: ConnectionTrait>(conn: &C, entry: AuditEntry<'_>) -> Doma
         target_type: Set(entry.target_type.to_owned()),
         target_id: Set(entry.target_id),
         details: Set(entry.details.map(|d| d.to_string())),
-        created_at: Set(Utc::now()),
+        created_at: Set(clock::now()),
         ..Default::default()
     })
     .exec_without_returning(conn)

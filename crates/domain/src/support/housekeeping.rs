@@ -7,7 +7,8 @@
 //!   their retention, with their refresh tokens;
 //! - refresh tokens, spent or not, that expired longer ago than that retention. Until then a
 //!   replayed spent token still revokes its session (reuse detection); after that a replay is
-//!   refused as an unknown token, and the session lives on.
+//!   refused as an unknown token, and the session lives on;
+//! - outbox events delivered (or given up) longer ago than their retention.
 //!
 //! Every process may run the sweep at once: each round deletes by id in small batches, so
 //! concurrent rounds only ever delete a row once and never hold long locks.
@@ -17,7 +18,7 @@ use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::kernel::error::DomainResult;
-use crate::store::entities::{auth_session, idempotency_key, refresh_token};
+use crate::store::entities::{auth_session, domain_event, idempotency_key, refresh_token};
 use crate::support::idempotency;
 
 /// Rows deleted per statement.
@@ -28,6 +29,7 @@ const BATCH: u64 = 500;
 pub struct Retention {
     pub idempotency_keys: chrono::Duration,
     pub ended_sessions: chrono::Duration,
+    pub processed_events: chrono::Duration,
 }
 
 /// What one sweep deleted.
@@ -36,6 +38,7 @@ pub struct Swept {
     pub idempotency_keys: u64,
     pub sessions: u64,
     pub refresh_tokens: u64,
+    pub events: u64,
 }
 
 /// Deletes what `retention` no longer covers at `now`.
@@ -79,10 +82,18 @@ pub async fn sweep(
             .await?;
     let sessions =
         delete_where::<auth_session::Entity>(db, auth_session::Column::Id, ended).await?;
+    let events = delete_where::<domain_event::Entity>(
+        db,
+        domain_event::Column::Id,
+        Condition::all()
+            .add(domain_event::Column::ProcessedAt.lt(before(now, retention.processed_events))),
+    )
+    .await?;
     Ok(Swept {
         idempotency_keys,
         sessions,
         refresh_tokens,
+        events,
     })
 }
 

@@ -7,9 +7,9 @@
 //! effects do. A request that fails [`release`]s its claim, and a waiting duplicate then runs
 //! itself. A claim left behind by a crashed process is taken over after [`ABANDONED_AFTER`].
 
+use crate::kernel::clock;
 use std::time::Duration;
 
-use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
@@ -72,7 +72,7 @@ pub async fn claim(db: &DatabaseConnection, key: &IdempotencyKey) -> DomainResul
             idem_key: Set(key.key.clone()),
             request_hash: Set(key.request_hash.clone()),
             response: Set(None),
-            created_at: Set(Utc::now()),
+            created_at: Set(clock::now()),
             claim_token: Set(Some(key.claim.clone())),
             ..Default::default()
         })
@@ -91,7 +91,7 @@ pub async fn claim(db: &DatabaseConnection, key: &IdempotencyKey) -> DomainResul
             if let Some(response) = row.response {
                 return Ok(Claim::Replay(response));
             }
-            if Utc::now() - row.created_at > ABANDONED_AFTER && take_over(db, key, &row).await? {
+            if clock::now() - row.created_at > ABANDONED_AFTER && take_over(db, key, &row).await? {
                 return Ok(Claim::Acquired);
             }
         }
@@ -162,7 +162,7 @@ async fn take_over(
     let taken = idempotency_key::Entity::update_many()
         .col_expr(
             idempotency_key::Column::CreatedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
+            sea_orm::sea_query::Expr::value(clock::now()),
         )
         .col_expr(
             idempotency_key::Column::ClaimToken,

@@ -37,10 +37,11 @@ impl EventKind {
         }
     }
 
+    /// Every kind this build knows (and consumes).
+    pub const ALL: [EventKind; 2] = [EventKind::CustomerCaptured, EventKind::RuleNotification];
+
     pub fn parse(kind: &str) -> Option<EventKind> {
-        [EventKind::CustomerCaptured, EventKind::RuleNotification]
-            .into_iter()
-            .find(|k| k.as_str() == kind)
+        EventKind::ALL.into_iter().find(|k| k.as_str() == kind)
     }
 }
 
@@ -86,8 +87,9 @@ pub struct Claimed {
     token: String,
 }
 
-/// Claims up to `limit` waiting events, oldest first, for `lease`: until it runs out no other
-/// claim takes them.
+/// Claims up to `limit` waiting events of the kinds this build knows, oldest first, for
+/// `lease`: until it runs out no other claim takes them. Events of a kind only a newer build
+/// knows wait for it.
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     now: DateTime<Utc>,
@@ -103,6 +105,7 @@ pub async fn claim<C: ConnectionTrait>(
         .select_only()
         .column(domain_event::Column::Id)
         .filter(domain_event::Column::ProcessedAt.is_null())
+        .filter(domain_event::Column::Kind.is_in(EventKind::ALL.map(EventKind::as_str)))
         .filter(free())
         .order_by_asc(domain_event::Column::Id)
         .limit(limit)

@@ -200,6 +200,8 @@ pub(super) async fn states(
             since: Set(since),
             evaluated_at: Set(now),
             next_due_at: Set(verdict.next),
+            lease_until: sea_orm::ActiveValue::NotSet,
+            lease_token: sea_orm::ActiveValue::NotSet,
         });
     }
     if rows.is_empty() {

@@ -15,6 +15,7 @@
 //! - the verdicts depend only on the facts, the rules and the clock, not on the order facts
 //!   arrived in.
 
+use crate::kernel::clock;
 use chrono::Duration;
 use chrono_tz::Tz;
 use sea_orm::sea_query::OnConflict;
@@ -36,8 +37,11 @@ use crate::tasks::{self, NewTask};
 use tagging::links::{self, Attribution, Links, RuleStamp};
 
 mod apply;
+mod due;
 mod load;
 mod ruleset;
+
+pub use due::{DueRound, run_due};
 
 pub(crate) use load::load_facts;
 use ruleset::RuleSet;
@@ -479,6 +483,19 @@ async fn react_on(
     )
     .await?;
     apply::states(txn, tenant, &row, &set, &verdicts, &states, now).await?;
+    // A rule that held only until an owner arrived (待分配's "no owner") raises nothing; a
+    // rule whose own assignment made it false has done what it is for, and its tasks and
+    // messages go to the new owner.
+    let fired: Vec<usize> = fired
+        .into_iter()
+        .filter(|&i| {
+            verdicts.iter().any(|v| v.rule == i && v.holds)
+                || set.rules[i]
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, RuleAction::AssignOwner { .. }))
+        })
+        .collect();
     apply::edges(txn, &row, &set, &fired, now).await?;
     Ok(Reaction { changes, owner })
 }
@@ -692,7 +709,7 @@ impl Customers<'_> {
         let set = ruleset::rule_set(self.db, self.tenant()).await?;
         let measured = ruleset::measured(std::slice::from_ref(&rule));
         let facts = load_facts(self.db, &row, &set.defs, &measured, false).await?;
-        let clock = set.clock(Utc::now());
+        let clock = set.clock(clock::now());
         let present = Present {
             tags: customer.tags.iter().map(|t| t.tag_id).collect(),
             groups: customer.tags.iter().map(|t| t.group_id).collect(),

@@ -3,6 +3,7 @@
 
 use super::automation;
 use super::*;
+use crate::kernel::clock;
 
 impl<'a> Customers<'a> {
     /// Adds and removes tags on many customers in one transaction: either every change is
@@ -80,13 +81,13 @@ impl<'a> Customers<'a> {
         if outcome.added + outcome.removed > 0 {
             // The rules see the batch's tags: each customer is evaluated again.
             if automation::has_rules(&txn, self.tenant()).await? {
-                let now = Utc::now();
+                let now = clock::now();
                 for &customer in &customers {
                     automation::react(&txn, self.tenant(), CustomerId(customer), now).await?;
                 }
             }
             customer::Entity::update_many()
-                .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
+                .col_expr(customer::Column::UpdatedAt, Expr::value(clock::now()))
                 .filter(customer::Column::TenantId.eq(self.tenant().0))
                 .filter(customer::Column::Id.is_in(customers.iter().copied()))
                 .exec(&txn)
@@ -249,7 +250,7 @@ impl<'a> Customers<'a> {
                 customers: &adopted,
             },
             self.by(TagSource::Manual, None, note),
-            Utc::now(),
+            clock::now(),
         )
         .await?;
         links::add(
@@ -260,7 +261,7 @@ impl<'a> Customers<'a> {
                 customers: &missing,
             },
             self.by(TagSource::Manual, None, note),
-            Utc::now(),
+            clock::now(),
         )
         .await?;
         Ok((missing.len() + adopted.len()) as u64)
@@ -274,7 +275,7 @@ impl<'a> Customers<'a> {
         tag: i64,
         note: Option<&str>,
     ) -> DomainResult<u64> {
-        let now = Utc::now();
+        let now = clock::now();
         let removed = links::remove(
             txn,
             self.tenant(),

@@ -8,6 +8,7 @@
 //! (manual, api, import); every change is locked per customer and recorded in the history.
 
 use super::*;
+use crate::kernel::clock;
 
 mod batch;
 pub(crate) mod links;
@@ -75,7 +76,7 @@ impl<'a> Customers<'a> {
             .await?;
         if added > 0 {
             self.touch(&txn, id).await?;
-            automation::react(&txn, self.tenant(), id, Utc::now()).await?;
+            automation::react(&txn, self.tenant(), id, clock::now()).await?;
             data_version::bump(&txn, self.tenant()).await?;
         }
         txn.commit().await?;
@@ -112,13 +113,13 @@ impl<'a> Customers<'a> {
                 tags: &[tag.0],
             },
             self.by(TagSource::Manual, None, note.as_deref()),
-            Utc::now(),
+            clock::now(),
         )
         .await?;
         if removed.is_empty() {
             return Err(DomainError::NotFound("tag on this customer"));
         }
-        let now = Utc::now();
+        let now = clock::now();
         if automation::has_rules(&txn, self.tenant()).await? {
             links::veto(&txn, self.tenant(), &removed, self.actor.staff_id(), now).await?;
         }
@@ -369,7 +370,7 @@ impl<'a> Customers<'a> {
         if added.is_empty() && removed.is_empty() && adopted.is_empty() {
             return Ok(0);
         }
-        let now = Utc::now();
+        let now = clock::now();
         let by = self.by(source, reason, note);
         links::adopt(
             txn,

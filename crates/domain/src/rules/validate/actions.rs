@@ -74,8 +74,8 @@ impl Walker<'_> {
                 }
                 "notify_owner" | "notify_customer" => {
                     self.only_keys(object, &at, &["type", "message"]);
-                    match object.get("message").and_then(Value::as_str).map(str::trim) {
-                        Some(m) if !m.is_empty() && m.chars().count() <= MESSAGE_MAX => {}
+                    match object.get("message").and_then(Value::as_str) {
+                        Some(m) if !m.trim().is_empty() && m.chars().count() <= MESSAGE_MAX => {}
                         _ => self.issue(
                             &format!("{at}/message"),
                             "length",

@@ -15,6 +15,8 @@ pub struct Model {
     pub since: DateTimeUtc,
     pub evaluated_at: DateTimeUtc,
     pub next_due_at: Option<DateTimeUtc>,
+    pub lease_until: Option<DateTimeUtc>,
+    pub lease_token: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,6 +39,7 @@ mod m20261201_000030_create_tag_vetoes;
 mod m20261201_000031_add_rule_attribution;
 mod m20261201_000032_create_tenant_config_versions;
 mod m20261201_000033_add_outbox_delivery;
+mod m20261201_000034_add_rule_state_leases;
 
 pub struct Migrator;
 
@@ -79,6 +80,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000031_add_rule_attribution::Migration),
             Box::new(m20261201_000032_create_tenant_config_versions::Migration),
             Box::new(m20261201_000033_add_outbox_delivery::Migration),
+            Box::new(m20261201_000034_add_rule_state_leases::Migration),
         ]
     }
 }
