@@ -361,3 +361,219 @@ async fn tokens_expire_on_the_servers_clock_and_the_clock_only_moves_forward() {
         .expect(404);
     real.get("/__dev/clock", None).await.expect(404);
 }
+
+async fn job_done(app: &TestApp, who: &Session, id: i64) -> Value {
+    for _ in 0..300 {
+        let job = app
+            .get(&format!("/api/v1/rule-jobs/{id}"), Some(&who.access))
+            .await
+            .expect(200)
+            .body;
+        if job["status"] == "done" {
+            return job;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("rule job {id} did not finish in 15 s");
+}
+
+#[tokio::test]
+async fn a_new_rule_reaches_existing_customers_through_a_backfill_with_progress() {
+    let app = clocked().await;
+    let admin = app.tenant_admin("Acme").await;
+    let sales = app.invite_staff(&admin, "o-sales", "sales").await;
+    let group = app.create_group(&admin, "地区", false).await;
+    let tag = app.create_tag(&admin, group, "上海客户").await;
+    let mut shanghai = Vec::new();
+    for i in 0..5 {
+        let region = if i < 3 { "上海" } else { "北京" };
+        let id = app
+            .create_customer(&admin, &json!({"name": format!("客{i}"), "region": region}))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        if i < 3 {
+            shanghai.push(id);
+        }
+    }
+    let created = app
+        .post(
+            "/api/v1/rules",
+            Some(&admin.access),
+            &json!({"name": "上海", "condition": {"field": "region", "op": "eq", "value": "上海"},
+                    "actions": [{"type": "add_tag", "tag_id": tag}]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let job_id = created["backfill_job_id"].as_i64().expect("a backfill job");
+    let job = job_done(&app, &admin, job_id).await;
+    assert_eq!(job["kind"], "backfill");
+    assert_eq!(job["rule_id"], created["id"]);
+    assert_eq!(
+        (job["total"].as_i64(), job["processed"].as_i64()),
+        (Some(5), Some(5)),
+        "{job}"
+    );
+    assert_eq!(job["changed"], 3, "{job}");
+    for id in shanghai {
+        assert_eq!(app.customer_tag_ids(&admin, id).await, vec![tag]);
+    }
+    // The jobs are listed; a re-check now corrects nothing.
+    let listed = app
+        .get("/api/v1/rule-jobs", Some(&admin.access))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed["items"][0]["id"], job_id);
+    let recheck = app
+        .post("/api/v1/rules/recheck", Some(&admin.access), &json!({}))
+        .await
+        .expect(202)
+        .body;
+    let done = job_done(&app, &admin, recheck["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (
+            done["kind"].as_str(),
+            done["processed"].as_i64(),
+            done["changed"].as_i64()
+        ),
+        (Some("recheck"), Some(5), Some(0)),
+        "{done}"
+    );
+    // Sales reps do not see or start jobs; another tenant's job is not there.
+    app.post("/api/v1/rules/recheck", Some(&sales.access), &json!({}))
+        .await
+        .expect(403);
+    app.get(&format!("/api/v1/rule-jobs/{job_id}"), Some(&sales.access))
+        .await
+        .expect(403);
+    let other = app.tenant_admin("Other").await;
+    app.get(&format!("/api/v1/rule-jobs/{job_id}"), Some(&other.access))
+        .await
+        .expect(404);
+}
+
+/// A small deterministic generator, so a failing history can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[tokio::test]
+async fn after_a_long_random_history_a_recheck_corrects_nothing() {
+    let app = clocked().await;
+    let mut admin = app.tenant_admin("Acme").await;
+    for key in [
+        "high_value",
+        "lifecycle",
+        "activity",
+        "rfm",
+        "abc_tiers",
+        "high_intent",
+        "new_customer",
+    ] {
+        template(&app, &admin, key).await;
+    }
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let id = app
+            .create_customer(&admin, &json!({"name": format!("客{i}")}))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        ids.push(id);
+    }
+    let stages = [
+        "初步接触",
+        "需求确认",
+        "方案沟通中",
+        "已报价",
+        "谈判",
+        "成交",
+        "输单",
+    ];
+    let mut rng = Lcg(20_261_201);
+    let mut orders: Vec<Value> = Vec::new();
+    for _ in 0..120 {
+        let customer = ids[rng.below(ids.len() as u64) as usize];
+        match rng.below(10) {
+            0..=3 => {
+                let at = clock_now(&app).await - Duration::days(rng.below(200) as i64);
+                let body = json!({"customer_id": customer, "amount_fen": 10_000 + rng.below(300_000) as i64, "occurred_at": at});
+                let placed = app
+                    .post("/api/v1/orders", Some(&admin.access), &body)
+                    .await
+                    .expect(201)
+                    .body;
+                orders.push(placed);
+            }
+            4 if !orders.is_empty() => {
+                let order = &orders[rng.below(orders.len() as u64) as usize];
+                app.post(
+                    &format!("/api/v1/orders/{}/refund", order["id"]),
+                    Some(&admin.access),
+                    &json!({}),
+                )
+                .await
+                .expect(200);
+            }
+            5 | 6 => {
+                let stage = stages[rng.below(stages.len() as u64) as usize];
+                app.post(
+                    "/api/v1/follow-ups",
+                    Some(&admin.access),
+                    &json!({"customer_id": customer, "kind": "call", "content": "跟进", "stage": stage}),
+                )
+                .await
+                .expect(201);
+            }
+            7 => {
+                app.post(
+                    "/api/v1/events",
+                    Some(&admin.access),
+                    &json!({"customer_id": customer, "kind": "visit"}),
+                )
+                .await
+                .expect(201);
+            }
+            _ => {
+                advance(
+                    &app,
+                    rng.below(20) as i64 * DAY + rng.below(DAY as u64) as i64,
+                )
+                .await;
+                admin = app.login(ADMIN, None).await;
+            }
+        }
+    }
+    // Let the scheduler apply what the last moves made due, then check everything.
+    tokio::time::sleep(StdDuration::from_millis(2_500)).await;
+    let recheck = app
+        .post("/api/v1/rules/recheck", Some(&admin.access), &json!({}))
+        .await
+        .expect(202)
+        .body;
+    let done = job_done(&app, &admin, recheck["id"].as_i64().unwrap()).await;
+    assert_eq!(done["processed"], ids.len(), "{done}");
+    assert_eq!(
+        (done["changed"].as_i64(), done["corrections"].as_i64()),
+        (Some(0), Some(0)),
+        "{done}"
+    );
+}
+
+async fn clock_now(app: &TestApp) -> DateTime<Utc> {
+    app.get("/__dev/clock", None).await.expect(200).body["now"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

@@ -30,6 +30,19 @@ enum Command {
     /// Operator tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The tagging rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Evaluate every customer of a tenant against every rule and print what was corrected
+    /// (normally nothing: every change already ran the rules).
+    Recheck {
+        #[arg(long)]
+        tenant: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -74,6 +87,26 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Openapi => {}
+        Command::Rules(RulesCommand::Recheck { tenant }) => {
+            let db = connect(&settings).await?;
+            scantag_domain::store::db::migrate(&db).await?;
+            let job =
+                scantag_domain::customers::automation::jobs::recheck_now(&db, TenantId(tenant))
+                    .await?;
+            println!("job_id: {}", job.id);
+            println!("customers_checked: {}", job.processed);
+            println!("customers_corrected: {}", job.changed);
+            println!("tag_corrections: {}", job.corrections);
+            for c in &job.sample {
+                println!(
+                    "corrected: customer {} tag {} {} (rule {})",
+                    c.customer_id,
+                    c.tag_id,
+                    if c.added { "added" } else { "removed" },
+                    c.rule_id
+                );
+            }
+        }
         Command::Admin(command) => {
             let db = connect(&settings).await?;
             scantag_domain::store::db::migrate(&db).await?;

@@ -605,6 +605,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rule-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's latest rule jobs (backfills and re-checks). Admins and managers. */
+        get: operations["list_jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rule-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One rule job and its progress. Admins and managers. */
+        get: operations["get_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/rule-templates": {
         parameters: {
             query?: never;
@@ -655,9 +689,31 @@ export interface paths {
         /**
          * Create a rule. Admins and managers.
          * @description The rule runs from now on for every customer that changes (a capture, an edit, an order, a
-         *     follow-up, an event, a tag change), inside that change.
+         *     follow-up, an event, a tag change), inside that change; an enabled rule also reaches every
+         *     existing customer through a background backfill (`backfill_job_id`).
          */
         post: operations["create_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rules/recheck": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-check every customer against every rule, in the background. Admins and managers.
+         * @description Every change already runs the rules in its own transaction, so the job should correct
+         *     nothing; `changed`, `corrections` and `sample` say what it did correct.
+         */
+        post: operations["recheck"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1428,6 +1484,17 @@ export interface components {
             /** @description The version the visitor was shown (`privacy_policy.version` of the form). */
             policy_version: string;
         };
+        /** @description A tag a job put on or took off a customer. */
+        CorrectionView: {
+            /** @description `true`: put on; `false`: taken off. */
+            added: boolean;
+            /** Format: int64 */
+            customer_id: number;
+            /** Format: int64 */
+            rule_id: number;
+            /** Format: int64 */
+            tag_id: number;
+        };
         /**
          * @example {
          *       "default_tag_ids": [
@@ -2197,6 +2264,11 @@ export interface components {
         };
         /** @description What instantiating made or found. */
         InstantiatedView: {
+            /**
+             * Format: int64
+             * @description The background job bringing the new rules to every customer, if any were created.
+             */
+            backfill_job_id?: number | null;
             /** @description How many of `rules` this request created: 0 when the template was already there. */
             created_rules: number;
             /** @description The template's rules, created or found by name. */
@@ -2692,6 +2764,74 @@ export interface components {
             /** @description The tags the rule gives the customer now. */
             would_tag: number[];
         };
+        RuleJobList: {
+            /** @description The latest 50, newest first. */
+            items: components["schemas"]["RuleJobView"][];
+        };
+        /**
+         * @description A background evaluation of every customer of the tenant.
+         * @example {
+         *       "changed": 87,
+         *       "corrections": 87,
+         *       "created_at": "2026-12-01T08:00:00Z",
+         *       "finished_at": "2026-12-01T08:00:09Z",
+         *       "id": 12,
+         *       "kind": "backfill",
+         *       "processed": 1000,
+         *       "rule_id": 3,
+         *       "sample": [],
+         *       "started_at": "2026-12-01T08:00:01Z",
+         *       "status": "done",
+         *       "total": 1000
+         *     }
+         */
+        RuleJobView: {
+            /**
+             * Format: int64
+             * @description Customers whose tags the job changed (for a re-check: corrected; normally 0).
+             */
+            changed: number;
+            /**
+             * Format: int64
+             * @description Tags put on or taken off.
+             */
+            corrections: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: int64 */
+            id: number;
+            /**
+             * @description `backfill` (after a rule was saved) or `recheck` (every rule, on request).
+             * @example backfill
+             */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Customers evaluated so far.
+             */
+            processed: number;
+            /**
+             * Format: int64
+             * @description The rule whose save queued a backfill.
+             */
+            rule_id?: number | null;
+            /** @description Up to 20 of those changes. */
+            sample: components["schemas"]["CorrectionView"][];
+            /** Format: date-time */
+            started_at?: string | null;
+            /**
+             * @description `queued`, `running` or `done`.
+             * @example running
+             */
+            status: string;
+            /**
+             * Format: int64
+             * @description Customers to evaluate, counted when the job starts.
+             */
+            total?: number | null;
+        };
         RuleList: {
             /** @description Highest priority first. */
             items: components["schemas"]["RuleView"][];
@@ -2744,6 +2884,13 @@ export interface components {
          */
         RuleView: {
             actions: components["schemas"]["RuleActionDoc"][];
+            /**
+             * Format: int64
+             * @description In the answer to a create or change that makes the rule hold for other customers than
+             *     before: the background job bringing it to every customer (`GET /rule-jobs/{id}`).
+             * @example 12
+             */
+            backfill_job_id?: number | null;
             condition: components["schemas"]["RuleCondition"] | null;
             /** Format: date-time */
             created_at: string;
@@ -4885,6 +5032,66 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    list_jobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The latest 50 jobs, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleJobList"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Job id
+                 * @example 12
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleJobView"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such job in the tenant */
+            404: components["responses"]["NotFound"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     list_templates: {
         parameters: {
             query?: never;
@@ -5019,6 +5226,32 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             /** @description Faults in the rule, each at its JSON pointer (`validation_failed`), or rules that would read each other's tags in a circle (`rule_cycle`, naming them) */
             422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    recheck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queued job; follow it at `GET /rule-jobs/{id}` */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleJobView"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
             /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -1,7 +1,9 @@
-//! The scheduler of due rule transitions: in every server process, a loop that applies the
-//! transitions that come with time alone when they are due (`customers::automation::run_due`),
-//! on the server's clock. Rounds follow each other at once while they find full batches;
-//! otherwise the next waits for the interval, or for the manual clock to move.
+//! The scheduler of the rules' background work: in every server process, a loop that applies
+//! the transitions that come with time alone when they are due
+//! (`customers::automation::run_due`), on the server's clock, and between them takes one
+//! batch of a backfill or re-check (`customers::automation::jobs`). Rounds follow each other
+//! at once while they find full batches; otherwise the next waits for the interval, or for
+//! the manual clock to move or a job to be queued.
 
 use std::time::Duration;
 
@@ -45,7 +47,15 @@ pub fn spawn(
                     0
                 }
             };
-            if claimed < settings.batch {
+            // One batch of a backfill or re-check between rounds of due transitions.
+            let evaluated = match automation::jobs::run_jobs(&state.db, clock::now(), lease).await {
+                Ok(n) => n,
+                Err(err) => {
+                    tracing::warn!(error = %err, "a rule job's batch failed; trying again shortly");
+                    0
+                }
+            };
+            if claimed < settings.batch && evaluated < automation::jobs::JOB_BATCH {
                 tokio::select! {
                     () = state.schedule_wake.notified() => {}
                     () = tokio::time::sleep(interval) => {}

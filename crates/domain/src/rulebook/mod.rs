@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::access::StaffActor;
 use crate::access::policy::{self, Action};
+use crate::customers::automation::jobs::{self, JobKind, RuleJob};
 use crate::customers::automation::{self, RuleChange};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
 use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagId, TenantId};
@@ -37,6 +38,13 @@ use crate::support::audit::{self, AuditEntry};
 use crate::support::{config_version, data_version};
 
 pub mod templates;
+
+/// A saved rule, and the backfill its save queued (a rule enabled, created, or changed).
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub rule: Rule,
+    pub backfill_job_id: Option<i64>,
+}
 
 /// Longest rule name, in characters.
 pub const NAME_MAX: usize = 64;
@@ -258,8 +266,10 @@ impl<'a> RuleBook<'a> {
         Ok((name, key, checked))
     }
 
+    /// Creates a rule; an enabled one is backfilled over the tenant's customers in the
+    /// background.
     #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant))]
-    pub async fn create(&self, draft: RuleDraft) -> DomainResult<Rule> {
+    pub async fn create(&self, draft: RuleDraft) -> DomainResult<Saved> {
         self.permitted()?;
         let txn = self.db.begin().await?;
         let (name, key, checked) = self.check(&txn, &draft, None, None).await?;
@@ -282,6 +292,13 @@ impl<'a> RuleBook<'a> {
         .await
         .step("saving the rule")?;
         self.keep_turns(&txn, model.id).await?;
+        let backfill_job_id = match model.enabled {
+            true => Some(
+                jobs::queue_backfill(&txn, self.tenant(), model.id, Some(self.staff.id), now)
+                    .await?,
+            ),
+            false => None,
+        };
         self.audit(
             &txn,
             "rule.created",
@@ -290,13 +307,16 @@ impl<'a> RuleBook<'a> {
         )
         .await?;
         txn.commit().await?;
-        automation::read_rule(model)
+        Ok(Saved {
+            rule: automation::read_rule(model)?,
+            backfill_job_id,
+        })
     }
 
     /// Changes a rule. A change of the condition or the actions makes a new version; the
     /// customers carrying the rule's tags are evaluated again.
     #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant, rule = %id))]
-    pub async fn update(&self, id: RuleId, patch: RulePatch) -> DomainResult<Rule> {
+    pub async fn update(&self, id: RuleId, patch: RulePatch) -> DomainResult<Saved> {
         self.permitted()?;
         let txn = self.db.begin().await?;
         let current = self.find(&txn, id).await?;
@@ -326,6 +346,8 @@ impl<'a> RuleBook<'a> {
         } else {
             current.version
         };
+        // A rule that now holds for other customers than before reaches them all.
+        let broadened = draft.enabled && (changed || !current.enabled);
         let mut active: rule::ActiveModel = current.into();
         active.name = Set(name);
         active.name_key = Set(key);
@@ -337,6 +359,13 @@ impl<'a> RuleBook<'a> {
         active.updated_at = Set(clock::now());
         let model = active.update(&txn).await.step("saving the rule")?;
         self.keep_turns(&txn, model.id).await?;
+        let backfill_job_id = match broadened {
+            true => Some(
+                jobs::queue_backfill(&txn, self.tenant(), id, Some(self.staff.id), clock::now())
+                    .await?,
+            ),
+            false => None,
+        };
         self.audit(
             &txn,
             "rule.updated",
@@ -354,7 +383,38 @@ impl<'a> RuleBook<'a> {
                 .exec(self.db)
                 .await?;
         }
-        automation::read_rule(model)
+        Ok(Saved {
+            rule: automation::read_rule(model)?,
+            backfill_job_id,
+        })
+    }
+
+    /// Queues a re-check of every customer of the tenant: the job reports what it corrected.
+    #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant))]
+    pub async fn recheck(&self) -> DomainResult<RuleJob> {
+        self.permitted()?;
+        let id = jobs::queue(
+            self.db,
+            self.tenant(),
+            JobKind::Recheck,
+            None,
+            Some(self.staff.id),
+            clock::now(),
+        )
+        .await?;
+        jobs::job(self.db, self.tenant(), id).await
+    }
+
+    /// One of the tenant's rule jobs (backfills, re-checks) with its progress.
+    pub async fn job(&self, id: i64) -> DomainResult<RuleJob> {
+        self.permitted()?;
+        jobs::job(self.db, self.tenant(), id).await
+    }
+
+    /// The tenant's latest 50 rule jobs, newest first.
+    pub async fn jobs(&self) -> DomainResult<Vec<RuleJob>> {
+        self.permitted()?;
+        jobs::latest(self.db, self.tenant(), 50).await
     }
 
     /// Deletes a rule and takes its tags off the customers carrying them.

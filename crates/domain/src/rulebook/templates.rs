@@ -56,6 +56,8 @@ pub struct Instantiated {
     pub rules: Vec<Rule>,
     /// How many of `rules` this call created (the others existed already).
     pub created_rules: usize,
+    /// The backfill that brings the new rules to the existing customers.
+    pub backfill_job_id: Option<i64>,
 }
 
 struct Params(HashMap<&'static str, f64>);
@@ -472,6 +474,7 @@ impl RuleBook<'_> {
         let by_name: HashMap<&str, TagId> = tags.iter().map(|(n, id)| (n.as_str(), *id)).collect();
         let mut rules = Vec::new();
         let mut created_rules = 0;
+        let mut backfill_job_id = None;
         for (name, priority, condition, actions) in drafts(template.key, &by_name, &params) {
             let made = self
                 .create(RuleDraft {
@@ -483,9 +486,10 @@ impl RuleBook<'_> {
                 })
                 .await;
             match made {
-                Ok(rule) => {
+                Ok(saved) => {
                     created_rules += 1;
-                    rules.push(rule);
+                    backfill_job_id = saved.backfill_job_id.or(backfill_job_id);
+                    rules.push(saved.rule);
                 }
                 Err(DomainError::Taken {
                     code: ErrorCode::RuleNameTaken,
@@ -500,6 +504,7 @@ impl RuleBook<'_> {
             tags,
             rules,
             created_rules,
+            backfill_job_id,
         })
     }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use scantag_domain::access::policy::Action;
 use scantag_domain::customers::Customers;
 use scantag_domain::customers::automation::{RuleChange, RuleCheck};
-use scantag_domain::rulebook::{RuleBook, RuleDraft, RulePatch, TagsRemoved, templates};
+use scantag_domain::rulebook::{RuleBook, RuleDraft, RulePatch, Saved, TagsRemoved, templates};
 use scantag_domain::rules::{NodeTrace, Rule};
 use scantag_domain::{CustomerId, RuleId};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{StaffCaller, ValidJson};
 use crate::state::AppState;
 
+pub mod jobs;
 pub mod schema;
 
 /// A tagging rule.
@@ -46,6 +47,20 @@ pub struct RuleView {
     pub actions: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// In the answer to a create or change that makes the rule hold for other customers than
+    /// before: the background job bringing it to every customer (`GET /rule-jobs/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 12)]
+    pub backfill_job_id: Option<i64>,
+}
+
+impl RuleView {
+    fn saved(saved: Saved) -> RuleView {
+        RuleView {
+            backfill_job_id: saved.backfill_job_id,
+            ..RuleView::from(saved.rule)
+        }
+    }
 }
 
 impl From<Rule> for RuleView {
@@ -60,6 +75,7 @@ impl From<Rule> for RuleView {
             actions: serde_json::to_value(&r.actions).unwrap_or(Value::Null),
             created_at: r.created_at,
             updated_at: r.updated_at,
+            backfill_job_id: None,
         }
     }
 }
@@ -264,7 +280,8 @@ impl From<RuleCheck> for RuleEvaluationView {
 /// Create a rule. Admins and managers.
 ///
 /// The rule runs from now on for every customer that changes (a capture, an edit, an order, a
-/// follow-up, an event, a tag change), inside that change.
+/// follow-up, an event, a tag change), inside that change; an enabled rule also reaches every
+/// existing customer through a background backfill (`backfill_job_id`).
 #[utoipa::path(
     tag = "rules",
     security(("bearer" = [])),
@@ -293,7 +310,8 @@ pub async fn create_rule(
             actions: r.actions,
         })
         .await?;
-    Ok(HttpResponse::Created().json(RuleView::from(rule)))
+    state.schedule_wake.notify_one();
+    Ok(HttpResponse::Created().json(RuleView::saved(rule)))
 }
 
 /// The tenant's rules. Admins and managers.
@@ -383,7 +401,8 @@ pub async fn update_rule(
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(RuleView::from(rule)))
+    state.schedule_wake.notify_one();
+    Ok(HttpResponse::Ok().json(RuleView::saved(rule)))
 }
 
 /// Delete a rule. Admins and managers. Its tags leave the customers carrying them; the
@@ -506,6 +525,8 @@ pub struct InstantiatedView {
     pub rules: Vec<RuleView>,
     /// How many of `rules` this request created: 0 when the template was already there.
     pub created_rules: usize,
+    /// The background job bringing the new rules to every customer, if any were created.
+    pub backfill_job_id: Option<i64>,
 }
 
 /// The rule templates a tenant can instantiate. Admins and managers.
@@ -578,6 +599,7 @@ pub async fn instantiate_template(
     let made = RuleBook::new(&state.db, &caller.actor())
         .instantiate(&key.into_inner(), &r.parameters)
         .await?;
+    state.schedule_wake.notify_one();
     Ok(HttpResponse::Created().json(InstantiatedView {
         template: made.template.to_owned(),
         tags: made
@@ -587,6 +609,7 @@ pub async fn instantiate_template(
             .collect(),
         rules: made.rules.into_iter().map(RuleView::from).collect(),
         created_rules: made.created_rules,
+        backfill_job_id: made.backfill_job_id,
     }))
 }
 

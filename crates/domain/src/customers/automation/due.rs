@@ -86,23 +86,23 @@ pub async fn run_due(
     };
     for (customer, tenant) in customers {
         let changes = retry::retrying("rules.due", || {
-            evaluate_due(db, tenant, CustomerId(customer), now)
+            evaluate_one(db, tenant, CustomerId(customer), now)
         })
         .await?;
         round.customers += 1;
-        round.changes += changes;
+        round.changes += changes.len() as u64;
     }
     Ok(round)
 }
 
 /// Evaluates one customer again, in its own transaction under the customer's lock; returns
 /// the tags changed. A customer deleted meanwhile takes its states with it.
-async fn evaluate_due(
+pub(super) async fn evaluate_one(
     db: &DatabaseConnection,
     tenant: TenantId,
     customer: CustomerId,
     now: DateTime<Utc>,
-) -> DomainResult<u64> {
+) -> DomainResult<Vec<RuleChange>> {
     let txn = db.begin().await?;
     let row = customer::Entity::find_by_id(customer)
         .filter(customer::Column::TenantId.eq(tenant.0))
@@ -118,13 +118,12 @@ async fn evaluate_due(
             .await
             .step("forgetting a deleted customer's rule states")?;
         txn.commit().await?;
-        return Ok(0);
+        return Ok(Vec::new());
     };
     let reaction = react_row(&txn, &row, now).await?;
-    let changes = reaction.changes.len() as u64;
-    if changes > 0 || reaction.owner.is_some() {
+    if !reaction.changes.is_empty() || reaction.owner.is_some() {
         data_version::bump(&txn, tenant).await?;
     }
     txn.commit().await?;
-    Ok(changes)
+    Ok(reaction.changes)
 }

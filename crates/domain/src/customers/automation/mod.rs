@@ -38,6 +38,7 @@ use tagging::links::{self, Attribution, Links, RuleStamp};
 
 mod apply;
 mod due;
+pub mod jobs;
 mod load;
 mod ruleset;
 
