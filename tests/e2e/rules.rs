@@ -535,7 +535,10 @@ async fn in_an_exclusive_group_the_higher_priority_rule_wins() {
         .await
         .expect(200)
         .body;
-    assert_eq!(removed, json!({"tags": [{"tag_id": new, "customers": 1}]}));
+    assert_eq!(
+        removed,
+        json!({"tags": [{"tag_id": new, "customers": 1}], "kept": []})
+    );
     assert!(tag_ids(&app, &admin, other).await.is_empty());
 }
 
@@ -1617,4 +1620,127 @@ async fn a_tag_two_rules_want_names_the_rule_that_keeps_it() {
         detail["reason"].as_str().unwrap().contains("上海"),
         "{detail}"
     );
+}
+
+#[tokio::test]
+async fn versions_are_kept_and_keep_tags_leaves_a_rules_tags_as_manual_ones() {
+    let app = spawn_app().await;
+    let admin = app.tenant_admin("Acme").await;
+    let group = app.create_group(&admin, "地区", false).await;
+    let tag = app.create_tag(&admin, group, "华东").await;
+    let other_tag = app.create_tag(&admin, group, "华北").await;
+    let created = rule(
+        &app,
+        &admin,
+        json!({"name": "华东", "condition": {"field": "region", "op": "eq", "value": "上海"},
+               "actions": [{"type": "add_tag", "tag_id": tag}]}),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/api/v1/rules/{id}");
+    // A new condition: version 2; a rename alone makes none.
+    let changed = app
+        .patch(
+            &path,
+            Some(&admin.access),
+            &json!({"condition": {"field": "region", "op": "in", "value": ["上海", "杭州"]}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(changed["version"], 2);
+    app.patch(&path, Some(&admin.access), &json!({"name": "华东地区"}))
+        .await
+        .expect(200);
+    let versions = app
+        .get(&format!("{path}/versions"), Some(&admin.access))
+        .await
+        .expect(200)
+        .body;
+    let listed: Vec<(i64, Value)> = versions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_i64().unwrap(), v["condition"]["op"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(2, json!("in")), (1, json!("eq"))],
+        "{versions}"
+    );
+
+    let mut customers = Vec::new();
+    for region in ["上海", "杭州"] {
+        customers.push(
+            app.create_customer(&admin, &json!({"name": region, "region": region}))
+                .await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // A person's own tag on the first customer is never touched.
+    app.post(
+        &format!("/api/v1/customers/{}/tags", customers[0]),
+        Some(&admin.access),
+        &json!({"tag_id": other_tag}),
+    )
+    .await
+    .expect(200);
+    // Disabled with keep_tags: the tags stay, as the caller's manual tags.
+    let disabled = app
+        .patch(
+            &path,
+            Some(&admin.access),
+            &json!({"enabled": false, "keep_tags": true}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        disabled["disabled_tags"],
+        json!({"tags": [], "kept": [{"tag_id": tag, "customers": 2}]}),
+        "{disabled}"
+    );
+    for &c in &customers {
+        let detail = app.customer(&admin, c).await;
+        let link = detail["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag_id"] == tag)
+            .cloned()
+            .unwrap();
+        assert_eq!(link["source"], "manual", "{detail}");
+    }
+    // Enabled again, then deleted without keep_tags: the manual tags stay (they are a
+    // person's now), and the person's other tag too.
+    app.patch(&path, Some(&admin.access), &json!({"enabled": true}))
+        .await
+        .expect(200);
+    let third = app
+        .create_customer(&admin, &json!({"name": "杭州2", "region": "杭州"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(tag_ids(&app, &admin, third).await, vec![tag]);
+    let deleted = app
+        .delete(&path, Some(&admin.access))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        deleted,
+        json!({"tags": [{"tag_id": tag, "customers": 1}], "kept": []}),
+        "{deleted}"
+    );
+    assert!(tag_ids(&app, &admin, third).await.is_empty());
+    let mut first = tag_ids(&app, &admin, customers[0]).await;
+    first.sort_unstable();
+    assert_eq!(first, vec![tag, other_tag]);
+    app.get(&format!("{path}/versions"), Some(&admin.access))
+        .await
+        .expect(404);
+    app.delete("/api/v1/rules/1?keep_tags=maybe", Some(&admin.access))
+        .await
+        .expect(422);
 }

@@ -732,8 +732,9 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete a rule. Admins and managers. Its tags leave the customers carrying them; the
-         *     answer says how many customers lost each tag.
+         * Delete a rule. Admins and managers. Its tags leave the customers carrying them (unless
+         *     `keep_tags=true` keeps them as the caller's manual tags); the answer says how many
+         *     customers lost (or kept) each tag. A person's own tags are never touched.
          */
         delete: operations["delete_rule"];
         options?: never;
@@ -745,6 +746,27 @@ export interface paths {
          *     they change.
          */
         patch: operations["update_rule"];
+        trace?: never;
+    };
+    "/api/v1/rules/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every version of a rule, newest first. Admins and managers.
+         * @description A change of the condition or the actions makes a new version; the tags a rule gives name
+         *     the version that gave them (`rule_version`).
+         */
+        get: operations["rule_versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/staff": {
@@ -2838,6 +2860,27 @@ export interface components {
         };
         /** @description A number measured on the customer at evaluation time. */
         RuleMetric: components["schemas"]["AggregateMetric"] | components["schemas"]["DaysSinceMetric"] | components["schemas"]["DaysSinceLastMetric"] | components["schemas"]["ScoreMetric"];
+        RuleVersionList: {
+            /** @description Newest first. */
+            items: components["schemas"]["RuleVersionView"][];
+        };
+        /** @description One version of a rule, as it was saved. */
+        RuleVersionView: {
+            actions: components["schemas"]["RuleActionDoc"][];
+            condition: components["schemas"]["RuleCondition"] | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description Who saved it.
+             */
+            created_by?: number | null;
+            name: string;
+            /** Format: int32 */
+            priority: number;
+            /** Format: int32 */
+            version: number;
+        };
         /**
          * @description A tagging rule.
          * @example {
@@ -2894,6 +2937,7 @@ export interface components {
             condition: components["schemas"]["RuleCondition"] | null;
             /** Format: date-time */
             created_at: string;
+            disabled_tags?: components["schemas"]["TagsRemovedView"] | null;
             enabled: boolean;
             /** Format: int64 */
             id: number;
@@ -3151,6 +3195,7 @@ export interface components {
         /**
          * @description How many customers lost each of the rule's tags.
          * @example {
+         *       "kept": [],
          *       "tags": [
          *         {
          *           "customers": 412,
@@ -3160,6 +3205,9 @@ export interface components {
          *     }
          */
         TagsRemovedView: {
+            /** @description With `keep_tags`: the tags that stayed as manual tags, with how many customers. */
+            kept: components["schemas"]["TagCountView"][];
+            /** @description The tags the rule took off, with how many customers lost each. */
             tags: components["schemas"]["TagCountView"][];
         };
         /** @enum {string} */
@@ -3404,6 +3452,11 @@ export interface components {
             actions?: components["schemas"]["RuleActionDoc"][] | null;
             condition?: components["schemas"]["RuleCondition"] | null;
             enabled?: boolean | null;
+            /**
+             * @description With `enabled: false`: the rule's tags stay on its customers, as manual tags of the
+             *     caller, instead of leaving them. A person's own tags are never touched either way.
+             */
+            keep_tags?: boolean;
             name?: string | null;
             /** Format: int32 */
             priority?: number | null;
@@ -5292,7 +5345,10 @@ export interface operations {
     };
     delete_rule: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `true`: the rule's tags stay on its customers as manual tags of the caller. */
+                keep_tags?: boolean;
+            };
             header?: never;
             path: {
                 /**
@@ -5305,7 +5361,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The rule is gone; the tags it took off */
+            /** @description The rule is gone; the tags it took off or left */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5320,6 +5376,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             /** @description No such rule in the tenant */
             404: components["responses"]["NotFound"];
+            /** @description An unknown query parameter or a `keep_tags` that is not a boolean */
+            422: components["responses"]["ValidationFailed"];
             /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -5368,6 +5426,40 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             /** @description Faults in the rule (`validation_failed`) or a circle of rules (`rule_cycle`) */
             422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rule_versions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Rule id
+                 * @example 3
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule's versions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleVersionList"];
+                };
+            };
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such rule in the tenant */
+            404: components["responses"]["NotFound"];
             /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: components["responses"]["ServiceUnavailable"];
         };

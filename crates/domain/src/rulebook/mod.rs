@@ -9,13 +9,15 @@
 //! Owns `rules` and `rule_owner_turns` (whose turns the rules engine takes); rule states and
 //! tag links change only through the rules engine.
 
+use chrono::{DateTime, Utc};
+
 use crate::kernel::clock;
 use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -32,7 +34,8 @@ use crate::library::custom_fields;
 use crate::rules::validate::{self, Vocabulary};
 use crate::rules::{self, DEFAULT_STAGES, Rule};
 use crate::store::entities::{
-    customer, customer_tag, rule, rule_owner_turn, rule_state, staff, tag_group, tenant,
+    customer, customer_tag, rule, rule_owner_turn, rule_state, rule_version, staff, tag_group,
+    tenant,
 };
 use crate::support::audit::{self, AuditEntry};
 use crate::support::{config_version, data_version};
@@ -44,6 +47,8 @@ pub mod templates;
 pub struct Saved {
     pub rule: Rule,
     pub backfill_job_id: Option<i64>,
+    /// For a rule disabled by the save: the tags its customers lost or kept.
+    pub tags: Option<TagsRemoved>,
 }
 
 /// Longest rule name, in characters.
@@ -72,18 +77,54 @@ pub struct RulePatch {
     pub enabled: Option<bool>,
     pub condition: Option<Value>,
     pub actions: Option<Value>,
+    /// With `enabled: false`: the rule's tags stay on its customers as manual tags.
+    pub keep_tags: bool,
 }
 
-/// How many customers lost each tag when a rule went.
+/// How many customers lost each tag when a rule went (or was disabled), and how many kept
+/// it as a manual tag (`keep_tags`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TagsRemoved {
     pub tags: Vec<TagCount>,
+    pub kept: Vec<TagCount>,
+}
+
+/// A version of a rule as it was saved.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleVersion {
+    pub version: i32,
+    pub name: String,
+    pub priority: i32,
+    pub condition: Option<rules::Condition>,
+    pub actions: Vec<rules::RuleAction>,
+    pub created_by: Option<StaffId>,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TagCount {
     pub tag_id: TagId,
     pub customers: u64,
+}
+
+/// The tags rule `id` took off (from the evaluations after it went) and those kept.
+fn tag_counts(id: RuleId, changes: &[RuleChange], kept: Vec<(TagId, u64)>) -> TagsRemoved {
+    let mut counts: HashMap<TagId, u64> = HashMap::new();
+    for change in changes.iter().filter(|c| !c.added && c.rule_id == id) {
+        *counts.entry(change.tag_id).or_default() += 1;
+    }
+    let mut tags: Vec<TagCount> = counts
+        .into_iter()
+        .map(|(tag_id, customers)| TagCount { tag_id, customers })
+        .collect();
+    tags.sort_by_key(|t| t.tag_id);
+    TagsRemoved {
+        tags,
+        kept: kept
+            .into_iter()
+            .map(|(tag_id, customers)| TagCount { tag_id, customers })
+            .collect(),
+    }
 }
 
 /// The rules of one tenant, for one staff member.
@@ -292,6 +333,7 @@ impl<'a> RuleBook<'a> {
         .await
         .step("saving the rule")?;
         self.keep_turns(&txn, model.id).await?;
+        self.record_version(&txn, &model).await?;
         let backfill_job_id = match model.enabled {
             true => Some(
                 jobs::queue_backfill(&txn, self.tenant(), model.id, Some(self.staff.id), now)
@@ -310,6 +352,7 @@ impl<'a> RuleBook<'a> {
         Ok(Saved {
             rule: automation::read_rule(model)?,
             backfill_job_id,
+            tags: None,
         })
     }
 
@@ -348,6 +391,7 @@ impl<'a> RuleBook<'a> {
         };
         // A rule that now holds for other customers than before reaches them all.
         let broadened = draft.enabled && (changed || !current.enabled);
+        let was_enabled = current.enabled;
         let mut active: rule::ActiveModel = current.into();
         active.name = Set(name);
         active.name_key = Set(key);
@@ -359,6 +403,27 @@ impl<'a> RuleBook<'a> {
         active.updated_at = Set(clock::now());
         let model = active.update(&txn).await.step("saving the rule")?;
         self.keep_turns(&txn, model.id).await?;
+        if changed {
+            self.record_version(&txn, &model).await?;
+        }
+        // Disabled with `keep_tags`: the rule's links become the caller's manual tags first,
+        // so the evaluation below has none of the rule's left to take off.
+        let disabled = was_enabled && !draft.enabled;
+        let kept = match disabled && patch.keep_tags {
+            true => {
+                let note = format!("kept when rule \"{}\" was disabled", model.name);
+                automation::keep_rule_tags(
+                    &txn,
+                    self.tenant(),
+                    id,
+                    self.staff.id,
+                    &note,
+                    clock::now(),
+                )
+                .await?
+            }
+            false => Vec::new(),
+        };
         let backfill_job_id = match broadened {
             true => Some(
                 jobs::queue_backfill(&txn, self.tenant(), id, Some(self.staff.id), clock::now())
@@ -374,7 +439,7 @@ impl<'a> RuleBook<'a> {
         )
         .await?;
         txn.commit().await?;
-        self.reevaluate(id).await?;
+        let changes = self.reevaluate(id).await?;
         if !draft.enabled {
             // A disabled rule holds for nobody: enabled again, it starts from "false", so its
             // tasks come on the next transition.
@@ -386,7 +451,62 @@ impl<'a> RuleBook<'a> {
         Ok(Saved {
             rule: automation::read_rule(model)?,
             backfill_job_id,
+            tags: disabled.then(|| tag_counts(id, &changes, kept)),
         })
+    }
+
+    /// Every version of a rule, newest first.
+    pub async fn versions(&self, id: RuleId) -> DomainResult<Vec<RuleVersion>> {
+        self.permitted()?;
+        self.find(self.db, id).await?;
+        rule_version::Entity::find()
+            .filter(rule_version::Column::RuleId.eq(id.0))
+            .filter(rule_version::Column::TenantId.eq(self.tenant().0))
+            .order_by_desc(rule_version::Column::Version)
+            .all(self.db)
+            .await?
+            .into_iter()
+            .map(|v| {
+                let unreadable = |e: serde_json::Error| {
+                    DomainError::from(sea_orm::DbErr::Json(format!(
+                        "unreadable version {} of rule {}: {e}",
+                        v.version, v.rule_id
+                    )))
+                };
+                Ok(RuleVersion {
+                    version: v.version,
+                    name: v.name.clone(),
+                    priority: v.priority,
+                    condition: serde_json::from_str(&v.condition).map_err(unreadable)?,
+                    actions: serde_json::from_str(&v.actions).map_err(unreadable)?,
+                    created_by: v.created_by,
+                    created_at: v.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps the saved version of a rule (the first, or one a change made).
+    async fn record_version(
+        &self,
+        txn: &DatabaseTransaction,
+        model: &rule::Model,
+    ) -> DomainResult<()> {
+        rule_version::Entity::insert(rule_version::ActiveModel {
+            rule_id: Set(model.id),
+            version: Set(model.version),
+            tenant_id: Set(model.tenant_id),
+            name: Set(model.name.clone()),
+            priority: Set(model.priority),
+            condition: Set(model.condition.clone()),
+            actions: Set(model.actions.clone()),
+            created_by: Set(Some(self.staff.id)),
+            created_at: Set(model.updated_at),
+        })
+        .exec_without_returning(txn)
+        .await
+        .step("keeping the rule's version")?;
+        Ok(())
     }
 
     /// Queues a re-check of every customer of the tenant: the job reports what it corrected.
@@ -419,11 +539,30 @@ impl<'a> RuleBook<'a> {
 
     /// Deletes a rule and takes its tags off the customers carrying them.
     #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant, rule = %id))]
-    pub async fn delete(&self, id: RuleId) -> DomainResult<TagsRemoved> {
+    pub async fn delete(&self, id: RuleId, keep_tags: bool) -> DomainResult<TagsRemoved> {
         self.permitted()?;
         let txn = self.db.begin().await?;
-        self.find(&txn, id).await?;
+        let current = self.find(&txn, id).await?;
+        let kept = match keep_tags {
+            true => {
+                let note = format!("kept when rule \"{}\" was deleted", current.name);
+                automation::keep_rule_tags(
+                    &txn,
+                    self.tenant(),
+                    id,
+                    self.staff.id,
+                    &note,
+                    clock::now(),
+                )
+                .await?
+            }
+            false => Vec::new(),
+        };
         rule::Entity::delete_by_id(id).exec(&txn).await?;
+        rule_version::Entity::delete_many()
+            .filter(rule_version::Column::RuleId.eq(id.0))
+            .exec(&txn)
+            .await?;
         rule_owner_turn::Entity::delete_by_id(id).exec(&txn).await?;
         self.audit(&txn, "rule.deleted", id, Value::Null).await?;
         config_version::bump(&txn, self.tenant()).await?;
@@ -433,16 +572,7 @@ impl<'a> RuleBook<'a> {
             .filter(rule_state::Column::RuleId.eq(id.0))
             .exec(self.db)
             .await?;
-        let mut counts: HashMap<TagId, u64> = HashMap::new();
-        for change in changes.iter().filter(|c| !c.added && c.rule_id == id) {
-            *counts.entry(change.tag_id).or_default() += 1;
-        }
-        let mut tags: Vec<TagCount> = counts
-            .into_iter()
-            .map(|(tag_id, customers)| TagCount { tag_id, customers })
-            .collect();
-        tags.sort_by_key(|t| t.tag_id);
-        Ok(TagsRemoved { tags })
+        Ok(tag_counts(id, &changes, kept))
     }
 
     /// The row that counts the rule's round-robin turns, should it assign owners by turns.

@@ -11,15 +11,16 @@ use scantag_domain::rules::{NodeTrace, Rule};
 use scantag_domain::{CustomerId, RuleId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{StaffCaller, ValidJson};
+use crate::extract::{StaffCaller, ValidJson, ValidQuery};
 use crate::state::AppState;
 
 pub mod jobs;
 pub mod schema;
+pub mod versions;
 
 /// A tagging rule.
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,12 +53,17 @@ pub struct RuleView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 12)]
     pub backfill_job_id: Option<i64>,
+    /// In the answer to a change that disabled the rule: the tags its customers lost, or kept
+    /// (`keep_tags`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_tags: Option<TagsRemovedView>,
 }
 
 impl RuleView {
     fn saved(saved: Saved) -> RuleView {
         RuleView {
             backfill_job_id: saved.backfill_job_id,
+            disabled_tags: saved.tags.map(TagsRemovedView::from),
             ..RuleView::from(saved.rule)
         }
     }
@@ -76,6 +82,7 @@ impl From<Rule> for RuleView {
             created_at: r.created_at,
             updated_at: r.updated_at,
             backfill_job_id: None,
+            disabled_tags: None,
         }
     }
 }
@@ -137,13 +144,29 @@ pub struct UpdateRuleRequest {
     pub condition: Option<Option<Value>>,
     #[schema(value_type = Option<Vec<schema::RuleActionDoc>>)]
     pub actions: Option<Value>,
+    /// With `enabled: false`: the rule's tags stay on its customers, as manual tags of the
+    /// caller, instead of leaving them. A person's own tags are never touched either way.
+    #[serde(default)]
+    pub keep_tags: bool,
+}
+
+/// How a rule is deleted.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteRuleQuery {
+    /// `true`: the rule's tags stay on its customers as manual tags of the caller.
+    pub keep_tags: Option<bool>,
 }
 
 /// How many customers lost each of the rule's tags.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"tags": [{"tag_id": 7, "customers": 412}]}))]
+#[schema(example = json!({"tags": [{"tag_id": 7, "customers": 412}], "kept": []}))]
 pub struct TagsRemovedView {
+    /// The tags the rule took off, with how many customers lost each.
     pub tags: Vec<TagCountView>,
+    /// With `keep_tags`: the tags that stayed as manual tags, with how many customers.
+    pub kept: Vec<TagCountView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -154,15 +177,18 @@ pub struct TagCountView {
 
 impl From<TagsRemoved> for TagsRemovedView {
     fn from(t: TagsRemoved) -> Self {
-        TagsRemovedView {
-            tags: t
-                .tags
+        let view = |counts: Vec<scantag_domain::rulebook::TagCount>| {
+            counts
                 .into_iter()
                 .map(|c| TagCountView {
                     tag_id: c.tag_id.0,
                     customers: c.customers,
                 })
-                .collect(),
+                .collect()
+        };
+        TagsRemovedView {
+            tags: view(t.tags),
+            kept: view(t.kept),
         }
     }
 }
@@ -398,6 +424,7 @@ pub async fn update_rule(
                 enabled: r.enabled,
                 condition: r.condition.map(|c| c.unwrap_or(Value::Null)),
                 actions: r.actions,
+                keep_tags: r.keep_tags,
             },
         )
         .await?;
@@ -405,16 +432,18 @@ pub async fn update_rule(
     Ok(HttpResponse::Ok().json(RuleView::saved(rule)))
 }
 
-/// Delete a rule. Admins and managers. Its tags leave the customers carrying them; the
-/// answer says how many customers lost each tag.
+/// Delete a rule. Admins and managers. Its tags leave the customers carrying them (unless
+/// `keep_tags=true` keeps them as the caller's manual tags); the answer says how many
+/// customers lost (or kept) each tag. A person's own tags are never touched.
 #[utoipa::path(
     tag = "rules",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Rule id", example = 3)),
+    params(("id" = i64, Path, description = "Rule id", example = 3), DeleteRuleQuery),
     responses(
-        (status = 200, description = "The rule is gone; the tags it took off", body = TagsRemovedView),
+        (status = 200, description = "The rule is gone; the tags it took off or left", body = TagsRemovedView),
         (status = 403, description = "Not an admin or manager (`insufficient_role`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such rule in the tenant", body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "No such rule in the tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown query parameter or a `keep_tags` that is not a boolean", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/rules/{id}")]
@@ -422,10 +451,12 @@ pub async fn delete_rule(
     state: web::Data<AppState>,
     caller: StaffCaller,
     id: web::Path<i64>,
+    query: ValidQuery<DeleteRuleQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may(Action::ManageRules)?;
+    let keep_tags = query.into_inner()?.keep_tags.unwrap_or(false);
     let removed = RuleBook::new(&state.db, &caller.actor())
-        .delete(RuleId(id.into_inner()))
+        .delete(RuleId(id.into_inner()), keep_tags)
         .await?;
     Ok(HttpResponse::Ok().json(TagsRemovedView::from(removed)))
 }

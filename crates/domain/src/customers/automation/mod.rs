@@ -766,3 +766,27 @@ impl Customers<'_> {
         })
     }
 }
+
+/// Turns the links rule `rule` holds into a person's (`staff`'s) manual tags, for a rule
+/// disabled or deleted with `keep_tags`; returns how many customers keep each tag.
+pub(crate) async fn keep_rule_tags(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rule: RuleId,
+    staff: StaffId,
+    note: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<(TagId, u64)>> {
+    let by = Attribution {
+        source: TagSource::Manual,
+        reason: None,
+        note: Some(note),
+        actor: Some(staff),
+        rule: None,
+    };
+    Ok(links::adopt_rule(txn, tenant, rule, by, now)
+        .await?
+        .into_iter()
+        .map(|(tag, n)| (TagId(tag), n))
+        .collect())
+}

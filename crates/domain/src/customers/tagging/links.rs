@@ -163,6 +163,49 @@ pub(crate) async fn adopt(
     record(txn, tenant, &links.pairs(), TagAction::Add, by, at).await
 }
 
+/// Makes every link rule `rule` holds a person's (`by`): a rule disabled or deleted with
+/// `keep_tags` leaves its tags where they are, as manual tags. Returns how many links of each
+/// tag changed hands.
+pub(crate) async fn adopt_rule(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rule: RuleId,
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> DomainResult<Vec<(i64, u64)>> {
+    let held: Vec<(i64, i64)> = customer_tag::Entity::find()
+        .select_only()
+        .column(customer_tag::Column::TagId)
+        .column(customer_tag::Column::CustomerId)
+        .filter(customer_tag::Column::TenantId.eq(tenant.0))
+        .filter(customer_tag::Column::RuleId.eq(rule.0))
+        .filter(customer_tag::Column::Source.eq(TagSource::Rule))
+        .into_tuple()
+        .all(txn)
+        .await
+        .step("reading the links a rule holds")?;
+    let mut by_tag: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
+    for (tag, customer) in held {
+        by_tag.entry(tag).or_default().push(customer);
+    }
+    let mut kept = Vec::new();
+    for (tag, customers) in by_tag {
+        adopt(
+            txn,
+            tenant,
+            Links::OfTag {
+                tag,
+                customers: &customers,
+            },
+            by,
+            at,
+        )
+        .await?;
+        kept.push((tag, customers.len() as u64));
+    }
+    Ok(kept)
+}
+
 /// Records that a person took these tags off these customers: no rule puts them back while
 /// the rules that want them go on wanting them (the rules engine lifts the veto once none does).
 pub(crate) async fn veto(

@@ -21,6 +21,7 @@ pub mod rule;
 pub mod rule_job;
 pub mod rule_owner_turn;
 pub mod rule_state;
+pub mod rule_version;
 pub mod staff;
 pub mod tag;
 pub mod tag_group;

@@ -41,6 +41,7 @@ mod m20261201_000032_create_tenant_config_versions;
 mod m20261201_000033_add_outbox_delivery;
 mod m20261201_000034_add_rule_state_leases;
 mod m20261201_000035_create_rule_jobs;
+mod m20261201_000036_create_rule_versions;
 
 pub struct Migrator;
 
@@ -83,6 +84,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000033_add_outbox_delivery::Migration),
             Box::new(m20261201_000034_add_rule_state_leases::Migration),
             Box::new(m20261201_000035_create_rule_jobs::Migration),
+            Box::new(m20261201_000036_create_rule_versions::Migration),
         ]
     }
 }
