@@ -1744,3 +1744,166 @@ async fn versions_are_kept_and_keep_tags_leaves_a_rules_tags_as_manual_ones() {
         .await
         .expect(422);
 }
+
+/// Every customer's tag ids, by customer.
+async fn all_tags(app: &TestApp, who: &Session, ids: &[i64]) -> Vec<Vec<i64>> {
+    let mut out = Vec::new();
+    for &id in ids {
+        let mut tags = app.customer_tag_ids(who, id).await;
+        tags.sort_unstable();
+        out.push(tags);
+    }
+    out
+}
+
+/// `{tag: (gaining, losing)}` between two snapshots, customers sorted.
+fn effects(ids: &[i64], before: &[Vec<i64>], after: &[Vec<i64>]) -> Value {
+    let mut map: std::collections::BTreeMap<i64, (Vec<i64>, Vec<i64>)> = Default::default();
+    for ((id, b), a) in ids.iter().zip(before).zip(after) {
+        for t in a.iter().filter(|t| !b.contains(t)) {
+            map.entry(*t).or_default().0.push(*id);
+        }
+        for t in b.iter().filter(|t| !a.contains(t)) {
+            map.entry(*t).or_default().1.push(*id);
+        }
+    }
+    json!(map
+        .into_iter()
+        .map(|(t, (g, l))| json!({"tag_id": t, "gain": g.len(), "lose": l.len(), "gaining": g, "losing": l}))
+        .collect::<Vec<_>>())
+}
+
+async fn backfilled(app: &TestApp, who: &Session, job: &Value) {
+    let Some(id) = job.as_i64() else { return };
+    for _ in 0..300 {
+        let state = app
+            .get(&format!("/api/v1/rule-jobs/{id}"), Some(&who.access))
+            .await
+            .expect(200)
+            .body;
+        if state["status"] == "done" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("backfill {id} did not finish");
+}
+
+#[tokio::test]
+async fn a_preview_says_exactly_what_saving_the_rule_then_does() {
+    let app = spawn_app().await;
+    let admin = app.tenant_admin("Acme").await;
+    for key in ["lifecycle", "high_value"] {
+        app.post(
+            &format!("/api/v1/rule-templates/{key}"),
+            Some(&admin.access),
+            &json!({}),
+        )
+        .await
+        .expect(201);
+    }
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let region = ["上海", "北京", "杭州"][i % 3];
+        ids.push(
+            app.create_customer(&admin, &json!({"name": format!("客{i}"), "region": region}))
+                .await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // A random history of orders over the last 200 days.
+    let mut seed: u64 = 42;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    for _ in 0..60 {
+        let customer = ids[next(ids.len() as u64) as usize];
+        let fen = 20_000 + next(250_000) as i64;
+        let days = next(200) as i64;
+        order(&app, &admin, customer, fen, days).await;
+    }
+    let group = app.create_group(&admin, "地区", false).await;
+    let east = app.create_tag(&admin, group, "华东大客户").await;
+    let lifecycle = app
+        .get("/api/v1/tags", Some(&admin.access))
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "成熟期")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // A new rule: big spenders in 上海 or 杭州 are 华东大客户 and, with a priority above the
+    // lifecycle rules, 成熟期 in that exclusive group.
+    let draft = json!({
+        "priority": 100,
+        "condition": {"all": [
+            {"field": "region", "op": "in", "value": ["上海", "杭州"]},
+            {"metric": {"aggregate": "sum", "of": "orders.amount", "within": {"last_days": 120}}, "op": "gt", "value": 300000}
+        ]},
+        "actions": [{"type": "add_tag", "tag_id": east}, {"type": "add_tag", "tag_id": lifecycle}]
+    });
+    let said = app
+        .post("/api/v1/rules/preview", Some(&admin.access), &draft)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(said["customers"], ids.len());
+    let before = all_tags(&app, &admin, &ids).await;
+    let mut body = draft.clone();
+    body["name"] = json!("华东大客户");
+    let created = rule(&app, &admin, body).await;
+    backfilled(&app, &admin, &created["backfill_job_id"]).await;
+    let after = all_tags(&app, &admin, &ids).await;
+    let done = effects(&ids, &before, &after);
+    assert_eq!(said["tags"], done, "preview {said} vs saving {done}");
+    assert!(
+        done.as_array().unwrap().iter().any(|e| e["tag_id"] == east),
+        "the history gives the rule someone to tag: {done}"
+    );
+
+    // Disabling the rule: previewed, then done.
+    let id = created["id"].as_i64().unwrap();
+    let said = app
+        .post(
+            "/api/v1/rules/preview",
+            Some(&admin.access),
+            &json!({"rule_id": id, "enabled": false}),
+        )
+        .await
+        .expect(200)
+        .body;
+    app.patch(
+        &format!("/api/v1/rules/{id}"),
+        Some(&admin.access),
+        &json!({"enabled": false}),
+    )
+    .await
+    .expect(200);
+    let disabled = all_tags(&app, &admin, &ids).await;
+    assert_eq!(said["tags"], effects(&ids, &after, &disabled));
+
+    // Nothing was written by the previews; bad drafts are refused like saves.
+    app.post(
+        "/api/v1/rules/preview",
+        Some(&admin.access),
+        &json!({"condition": {"field": "nope", "op": "eq", "value": 1}, "actions": []}),
+    )
+    .await
+    .expect(422)
+    .expect_field_error("/condition/field", None);
+    app.post(
+        "/api/v1/rules/preview",
+        Some(&admin.access),
+        &json!({"rule_id": 999_999, "enabled": false}),
+    )
+    .await
+    .expect(404);
+}

@@ -699,6 +699,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview a rule: for each tag, how many customers would gain and lose it if the rule were
+         *     saved (and a sample of 20 of each), within the caller's visibility. Writes nothing.
+         *     Admins and managers.
+         * @description Each customer is evaluated as the engine would on its next change, and compared with the
+         *     tags it carries now; owners a drafted `assign_owner` would give are not simulated.
+         */
+        post: operations["preview_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/rules/recheck": {
         parameters: {
             query?: never;
@@ -2531,6 +2554,83 @@ export interface components {
          * @description A PNG image
          */
         PngImage: string;
+        /**
+         * @description A rule to preview: a new one (no `rule_id`: `condition` and `actions` as for a create), or
+         *     changes to rule `rule_id` (the fields given replace the saved ones; `enabled: false`
+         *     previews disabling it).
+         * @example {
+         *       "actions": [
+         *         {
+         *           "tag_id": 7,
+         *           "type": "add_tag"
+         *         }
+         *       ],
+         *       "condition": {
+         *         "all": [
+         *           {
+         *             "metric": {
+         *               "aggregate": "sum",
+         *               "of": "orders.amount",
+         *               "within": {
+         *                 "last_days": 180
+         *               }
+         *             },
+         *             "op": "gt",
+         *             "value": 500000
+         *           },
+         *           {
+         *             "metric": {
+         *               "aggregate": "count",
+         *               "of": "orders",
+         *               "within": {
+         *                 "last_days": 180
+         *               }
+         *             },
+         *             "op": "gt",
+         *             "value": 3
+         *           }
+         *         ]
+         *       }
+         *     }
+         */
+        PreviewRequest: {
+            actions?: components["schemas"]["RuleActionDoc"][] | null;
+            condition?: components["schemas"]["RuleCondition"] | null;
+            enabled?: boolean | null;
+            /** Format: int32 */
+            priority?: number | null;
+            /** Format: int64 */
+            rule_id?: number | null;
+        };
+        /**
+         * @example {
+         *       "customers": 1200,
+         *       "tags": [
+         *         {
+         *           "gain": 31,
+         *           "gaining": [
+         *             1024,
+         *             1090
+         *           ],
+         *           "lose": 2,
+         *           "losing": [
+         *             1500,
+         *             1733
+         *           ],
+         *           "tag_id": 7
+         *         }
+         *       ]
+         *     }
+         */
+        PreviewView: {
+            /**
+             * Format: int64
+             * @description Customers evaluated: every one the caller sees.
+             */
+            customers: number;
+            /** @description The tags that would change, by tag id. */
+            tags: components["schemas"]["TagEffectView"][];
+        };
         /** @enum {string} */
         PrincipalKindView: "staff" | "visitor";
         /**
@@ -3061,6 +3161,25 @@ export interface components {
         TagCountView: {
             /** Format: int64 */
             customers: number;
+            /** Format: int64 */
+            tag_id: number;
+        };
+        /** @description What saving the rule would do to one tag. */
+        TagEffectView: {
+            /**
+             * Format: int64
+             * @description Customers who would gain the tag.
+             */
+            gain: number;
+            /** @description Up to 20 of those who would gain it, by id. */
+            gaining: number[];
+            /**
+             * Format: int64
+             * @description Customers who would lose it.
+             */
+            lose: number;
+            /** @description Up to 20 of those who would lose it, by id. */
+            losing: number[];
             /** Format: int64 */
             tag_id: number;
         };
@@ -5278,6 +5397,46 @@ export interface operations {
             /** @description The body is not `application/json` (`unsupported_media_type`) */
             415: components["responses"]["UnsupportedMediaType"];
             /** @description Faults in the rule, each at its JSON pointer (`validation_failed`), or rules that would read each other's tags in a circle (`rule_cycle`, naming them) */
+            422: components["responses"]["ValidationFailed"];
+            /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    preview_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description What saving the rule would change */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewView"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: components["responses"]["BadRequest"];
+            /** @description Missing or invalid access token */
+            401: components["responses"]["Unauthorized"];
+            /** @description Not an admin or manager (`insufficient_role`); or: The token is a visitor's; this endpoint is for staff (`staff_only`) */
+            403: components["responses"]["Forbidden"];
+            /** @description No such rule in the tenant (`rule_id`) */
+            404: components["responses"]["NotFound"];
+            /** @description The body is larger than 256 KiB (`payload_too_large`) */
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description Faults in the rule, each at its JSON pointer (`validation_failed`), or a circle of rules (`rule_cycle`) */
             422: components["responses"]["ValidationFailed"];
             /** @description The database cannot be reached (`database_unavailable`); retry after Retry-After seconds, with the same Idempotency-Key where there is one */
             503: components["responses"]["ServiceUnavailable"];

@@ -68,6 +68,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(rules::evaluate_rule)
                 .service(rules::list_templates)
                 .service(rules::jobs::recheck)
+                .service(rules::preview::preview_rule)
                 .service(rules::versions::rule_versions)
                 .service(rules::jobs::list_jobs)
                 .service(rules::jobs::get_job)

@@ -23,8 +23,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::access::StaffActor;
+use crate::access::Viewer;
 use crate::access::policy::{self, Action};
 use crate::customers::automation::jobs::{self, JobKind, RuleJob};
+pub use crate::customers::automation::preview::{Preview, TagEffect};
 use crate::customers::automation::{self, RuleChange};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue, Step};
 use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagId, TenantId};
@@ -105,6 +107,34 @@ pub struct RuleVersion {
 pub struct TagCount {
     pub tag_id: TagId,
     pub customers: u64,
+}
+
+/// Refuses rules that would read each other's tags in a circle.
+fn circle_free(enabled: &[Rule], vocabulary: &Vocabulary) -> DomainResult<()> {
+    match rules::graph::order(enabled, &|t| vocabulary.tags.get(&t).copied()) {
+        Ok(_) => Ok(()),
+        Err(circle) => Err(DomainError::Rejected {
+            code: ErrorCode::RuleCycle,
+            issues: vec![FieldIssue::new(
+                "/condition",
+                "cycle",
+                format!(
+                    "these rules would read each other's tags in a circle: {}",
+                    circle.join(" → ")
+                ),
+            )],
+        }),
+    }
+}
+
+/// A rule to preview: new (no `rule_id`), or changes to an existing one.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewDraft {
+    pub rule_id: Option<RuleId>,
+    pub priority: Option<i32>,
+    pub enabled: Option<bool>,
+    pub condition: Option<Value>,
+    pub actions: Option<Value>,
 }
 
 /// The tags rule `id` took off (from the evaluations after it went) and those kept.
@@ -288,23 +318,84 @@ impl<'a> RuleBook<'a> {
                 created_at: clock::now(),
                 updated_at: clock::now(),
             });
-            if let Err(circle) =
-                rules::graph::order(&enabled, &|t| vocabulary.tags.get(&t).copied())
-            {
-                return Err(DomainError::Rejected {
-                    code: ErrorCode::RuleCycle,
-                    issues: vec![FieldIssue::new(
-                        "/condition",
-                        "cycle",
-                        format!(
-                            "these rules would read each other's tags in a circle: {}",
-                            circle.join(" → ")
-                        ),
-                    )],
-                });
-            }
+            circle_free(&enabled, &vocabulary)?;
         }
         Ok((name, key, checked))
+    }
+
+    /// What saving `draft` would do to the tags of the customers the caller sees, writing
+    /// nothing: a new rule (no `rule_id`), or changes to rule `rule_id` (`enabled: false`
+    /// previews disabling it). Checked like a save, circles included.
+    #[tracing::instrument(skip_all, fields(tenant = %self.staff.tenant))]
+    pub async fn preview(&self, draft: PreviewDraft) -> DomainResult<Preview> {
+        self.permitted()?;
+        let existing = match draft.rule_id {
+            Some(id) => Some(automation::read_rule(self.find(self.db, id).await?)?),
+            None => None,
+        };
+        let mut issues = Vec::new();
+        let priority = draft
+            .priority
+            .or(existing.as_ref().map(|r| r.priority))
+            .unwrap_or(0);
+        if !PRIORITY_RANGE.contains(&priority) {
+            issues.push(FieldIssue::new(
+                "/priority",
+                "range",
+                format!(
+                    "from {} to {}",
+                    PRIORITY_RANGE.start(),
+                    PRIORITY_RANGE.end()
+                ),
+            ));
+        }
+        let vocabulary = vocabulary(self.db, self.tenant()).await?;
+        let stored = |value: Option<Value>, of: &dyn Fn(&Rule) -> Value| {
+            value
+                .or_else(|| existing.as_ref().map(of))
+                .unwrap_or(Value::Null)
+        };
+        let condition = stored(draft.condition, &|r| {
+            serde_json::to_value(&r.condition).unwrap_or(Value::Null)
+        });
+        let actions = stored(draft.actions, &|r| {
+            serde_json::to_value(&r.actions).unwrap_or(Value::Null)
+        });
+        let checked = validate::check_rule(&vocabulary, &condition, &actions, &mut issues);
+        let Some(checked) = checked.filter(|_| issues.is_empty()) else {
+            return Err(DomainError::Rejected {
+                code: ErrorCode::ValidationFailed,
+                issues,
+            });
+        };
+        let enabled = draft
+            .enabled
+            .or(existing.as_ref().map(|r| r.enabled))
+            .unwrap_or(true);
+        let id = draft.rule_id.unwrap_or(RuleId(i64::MAX));
+        let mut rules: Vec<Rule> = automation::load_rules(self.db, self.tenant(), true)
+            .await?
+            .into_iter()
+            .filter(|r| r.id != id)
+            .collect();
+        if enabled {
+            let now = clock::now();
+            rules.push(Rule {
+                id,
+                name: existing
+                    .as_ref()
+                    .map_or_else(|| "preview".to_owned(), |r| r.name.clone()),
+                priority,
+                enabled: true,
+                version: existing.as_ref().map_or(1, |r| r.version + 1),
+                condition: checked.condition,
+                actions: checked.actions,
+                created_at: now,
+                updated_at: now,
+            });
+            circle_free(&rules, &vocabulary)?;
+        }
+        automation::preview::preview(self.db, &Viewer::of(&self.staff), rules, clock::now()).await
     }
 
     /// Creates a rule; an enabled one is backfilled over the tenant's customers in the

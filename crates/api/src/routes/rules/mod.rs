@@ -19,6 +19,7 @@ use crate::extract::{StaffCaller, ValidJson, ValidQuery};
 use crate::state::AppState;
 
 pub mod jobs;
+pub mod preview;
 pub mod schema;
 pub mod versions;
 

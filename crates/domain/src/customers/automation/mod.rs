@@ -40,6 +40,7 @@ mod apply;
 mod due;
 pub mod jobs;
 mod load;
+pub mod preview;
 mod ruleset;
 
 pub use due::{DueRound, run_due};

@@ -52,6 +52,35 @@ fn cache() -> &'static Mutex<HashMap<TenantId, Arc<RuleSet>>> {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// A rule set of `rules` (enabled ones) with the tenant's tags, timezone and custom fields,
+/// in the order they would run: for a preview, never kept.
+pub(crate) async fn compose<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    rules: Vec<Rule>,
+) -> DomainResult<RuleSet> {
+    let info = tag_infos(conn, tenant).await?;
+    Ok(RuleSet {
+        version: 0,
+        measured: measured(&rules),
+        rules: in_order(rules, &info),
+        info,
+        tz: timezone(conn, tenant).await?,
+        defs: custom_fields::list(conn, tenant).await?,
+    })
+}
+
+/// `rules` in the order they run (priority order, should they form a circle).
+fn in_order(rules: Vec<Rule>, info: &HashMap<TagId, TagInfo>) -> Vec<Rule> {
+    match rules::graph::order(&rules, &|t| info.get(&t).copied()) {
+        Ok(order) => {
+            let mut slots: Vec<Option<Rule>> = rules.into_iter().map(Some).collect();
+            order.into_iter().filter_map(|i| slots[i].take()).collect()
+        }
+        Err(_) => rules,
+    }
+}
+
 /// The tenant's rule set as of the configuration `conn` sees.
 pub(crate) async fn rule_set<C: ConnectionTrait>(
     conn: &C,
@@ -66,13 +95,10 @@ pub(crate) async fn rule_set<C: ConnectionTrait>(
     if let Some(set) = held {
         return Ok(set);
     }
-    let mut rules = load_rules(conn, tenant, true).await?;
+    let rules = load_rules(conn, tenant, true).await?;
     let info = tag_infos(conn, tenant).await?;
     // A circle cannot be saved; should concurrent saves have made one, priority order runs.
-    if let Ok(order) = rules::graph::order(&rules, &|t| info.get(&t).copied()) {
-        let mut slots: Vec<Option<Rule>> = rules.into_iter().map(Some).collect();
-        rules = order.into_iter().filter_map(|i| slots[i].take()).collect();
-    }
+    let rules = in_order(rules, &info);
     let set = Arc::new(RuleSet {
         version,
         measured: measured(&rules),
