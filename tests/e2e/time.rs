@@ -577,3 +577,30 @@ async fn clock_now(app: &TestApp) -> DateTime<Utc> {
         .parse()
         .unwrap()
 }
+
+#[tokio::test]
+async fn the_manual_clock_is_refused_with_any_wechat_but_a_mock() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |appid: &str, base_url: &str| {
+        let mut settings = scantag_e2e::base_settings(dir.path(), base_url);
+        settings.database_url = Some(secrecy::SecretString::from(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("clock.db").display()
+        )));
+        settings.listen = "127.0.0.1:0".parse().unwrap();
+        settings.wechat.appid = Some(appid.to_owned());
+        settings.dev.manual_clock = true;
+        settings
+    };
+    for (appid, url) in [
+        ("wx-a-real-app", "http://127.0.0.1:9"),
+        (
+            miniprogram_mock::MockConfig::default().appid.as_str(),
+            "https://api.weixin.qq.com",
+        ),
+    ] {
+        let built = scantag_api::Application::build(refused(appid, url)).await;
+        let err = built.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains("manual_clock"), "{appid} at {url}: {err}");
+    }
+}

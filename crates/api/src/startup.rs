@@ -242,8 +242,8 @@ fn spawn_housekeeping(
 }
 
 /// The server's clock: real time, or with `dev.manual_clock` a manual one — refused unless
-/// WeChat is the bundled mock or a mock on a loopback address, so that a server talking to
-/// the real WeChat can never run on a moved clock.
+/// WeChat is the bundled mock, or a mock on a loopback address with the mock's AppID, so that
+/// a server talking to the real WeChat can never run on a moved clock.
 fn server_clock(settings: &Settings, bundled_mock: bool) -> anyhow::Result<Clock> {
     if !settings.dev.manual_clock {
         return Ok(Clock::real());
@@ -258,9 +258,16 @@ fn server_clock(settings: &Settings, bundled_mock: bool) -> anyhow::Result<Clock
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         });
-    if !bundled_mock && !loopback {
+    // A mock elsewhere answers for the mock's own AppID; the real WeChat never does.
+    let mock_appid = settings
+        .wechat
+        .appid
+        .as_deref()
+        .is_none_or(|appid| appid == MockConfig::default().appid);
+    let allowed = bundled_mock || (loopback && mock_appid);
+    if !allowed {
         anyhow::bail!(
-            "dev.manual_clock (SCANTAG_DEV__MANUAL_CLOCK) is only allowed with the bundled WeChat mock or a mock on a loopback address"
+            "dev.manual_clock (SCANTAG_DEV__MANUAL_CLOCK) is only allowed with the bundled WeChat mock, or a mock on a loopback address with the mock's AppID"
         );
     }
     tracing::warn!("the manual clock is on: POST /__dev/clock moves the server's time");

@@ -72,7 +72,7 @@ pub async fn run_due(
         .column(rule_state::Column::CustomerId)
         .column(rule_state::Column::TenantId)
         .filter(rule_state::Column::CustomerId.is_in(due))
-        .filter(rule_state::Column::LeaseToken.eq(token))
+        .filter(rule_state::Column::LeaseToken.eq(token.clone()))
         .distinct()
         .into_tuple()
         .all(db)
@@ -85,12 +85,31 @@ pub async fn run_due(
         ..DueRound::default()
     };
     for (customer, tenant) in customers {
-        let changes = retry::retrying("rules.due", || {
+        let evaluated = retry::retrying("rules.due", || {
             evaluate_one(db, tenant, CustomerId(customer), now)
         })
-        .await?;
-        round.customers += 1;
-        round.changes += changes.len() as u64;
+        .await;
+        match evaluated {
+            Ok(changes) => {
+                round.customers += 1;
+                round.changes += changes.len() as u64;
+            }
+            // One customer failing holds up no other; its claim is given back, so the next
+            // round tries it again.
+            Err(err) => {
+                tracing::warn!(customer, error = %err, "could not apply a customer's due rule transitions");
+                rule_state::Entity::update_many()
+                    .col_expr(
+                        rule_state::Column::LeaseUntil,
+                        Expr::value(None::<DateTime<Utc>>),
+                    )
+                    .filter(rule_state::Column::CustomerId.eq(customer))
+                    .filter(rule_state::Column::LeaseToken.eq(token.clone()))
+                    .exec(db)
+                    .await
+                    .ok();
+            }
+        }
     }
     Ok(round)
 }
@@ -121,6 +140,20 @@ pub(super) async fn evaluate_one(
         return Ok(Vec::new());
     };
     let reaction = react_row(&txn, &row, now).await?;
+    // States of rules no longer enabled (their clean-up after a disable or delete did not
+    // run) would stay due for ever: they go.
+    let enabled: Vec<i64> = ruleset::rule_set(&txn, tenant)
+        .await?
+        .rules
+        .iter()
+        .map(|r| r.id.0)
+        .collect();
+    rule_state::Entity::delete_many()
+        .filter(rule_state::Column::CustomerId.eq(customer.0))
+        .filter(rule_state::Column::RuleId.is_not_in(enabled))
+        .exec(&txn)
+        .await
+        .step("forgetting the states of rules gone")?;
     if !reaction.changes.is_empty() || reaction.owner.is_some() {
         data_version::bump(&txn, tenant).await?;
     }

@@ -107,7 +107,8 @@ impl From<rule_job::Model> for RuleJob {
 }
 
 /// Queues a backfill of the tenant's customers after `rule` was saved, in the save's
-/// transaction; a backfill still waiting to start covers it. Returns the job's id.
+/// transaction; a backfill still waiting to start covers it (and names the latest rule).
+/// Returns the job's id.
 pub(crate) async fn queue_backfill(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -124,7 +125,21 @@ pub(crate) async fn queue_backfill(
         .await
         .step("finding a waiting backfill")?;
     if let Some(job) = waiting {
-        return Ok(job.id);
+        // Still waiting when this save writes to it: a scheduler's claim of the job then waits
+        // for the save's commit (and evaluates with the rule); a claim that came first leaves
+        // nothing to update, and the save gets a backfill of its own.
+        let kept = rule_job::Entity::update_many()
+            .col_expr(rule_job::Column::RuleId, Expr::value(rule.0))
+            .filter(rule_job::Column::Id.eq(job.id))
+            .filter(rule_job::Column::Status.eq("queued"))
+            .filter(rule_job::Column::Cursor.eq(0))
+            .exec(txn)
+            .await
+            .step("joining a waiting backfill")?
+            .rows_affected;
+        if kept == 1 {
+            return Ok(job.id);
+        }
     }
     queue(txn, tenant, JobKind::Backfill, Some(rule), by, now).await
 }
@@ -262,10 +277,18 @@ pub async fn run_jobs(
         .unwrap_or_default();
     let (mut changed, mut corrections) = (0_i64, 0_i64);
     for &customer in &batch {
-        let changes = crate::store::retry::retrying("rules.job", || {
+        let evaluated = crate::store::retry::retrying("rules.job", || {
             evaluate_one(db, tenant, CustomerId(customer), now)
         })
-        .await?;
+        .await;
+        // One customer failing holds up no other; it is evaluated again on its next change.
+        let changes = match evaluated {
+            Ok(changes) => changes,
+            Err(err) => {
+                tracing::warn!(job = candidate.id, customer, error = %err, "a rule job could not evaluate a customer");
+                continue;
+            }
+        };
         if !changes.is_empty() {
             changed += 1;
             corrections += changes.len() as i64;
@@ -313,18 +336,27 @@ pub async fn run_jobs(
     if finished {
         update = update
             .col_expr(rule_job::Column::Status, Expr::value("done"))
-            .col_expr(rule_job::Column::FinishedAt, Expr::value(now))
-            .col_expr(
-                rule_job::Column::LeaseUntil,
-                Expr::value(None::<DateTime<Utc>>),
-            );
+            .col_expr(rule_job::Column::FinishedAt, Expr::value(now));
     }
-    update
+    // The lease is given back with the progress: the next batch may start at once, here or
+    // in another process.
+    let recorded = update
+        .col_expr(
+            rule_job::Column::LeaseUntil,
+            Expr::value(None::<DateTime<Utc>>),
+        )
         .filter(rule_job::Column::Id.eq(candidate.id))
         .filter(rule_job::Column::LeaseToken.eq(token))
         .exec(db)
         .await
-        .step("recording a rule job's progress")?;
+        .step("recording a rule job's progress")?
+        .rows_affected;
+    if recorded == 0 {
+        tracing::warn!(
+            job = candidate.id,
+            "a rule job's batch outlived its lease; another process took the job over and runs the batch again"
+        );
+    }
     Ok(batch.len() as u64)
 }
 

@@ -422,6 +422,21 @@ async fn react_on(
             read_states(txn, customer).await?,
         )
     };
+    // States of rules no longer enabled (a disable's clean-up that did not run) go, so that
+    // none stays due for ever.
+    let orphans: Vec<i64> = states
+        .keys()
+        .filter(|id| !set.rules.iter().any(|r| r.id == **id))
+        .map(|id| id.0)
+        .collect();
+    if !orphans.is_empty() {
+        rule_state::Entity::delete_many()
+            .filter(rule_state::Column::CustomerId.eq(customer.0))
+            .filter(rule_state::Column::RuleId.is_in(orphans))
+            .exec(txn)
+            .await
+            .step("forgetting the states of rules gone")?;
+    }
     let mut facts = load_facts(txn, &row, &set.defs, &set.measured, fresh).await?;
     let base: Vec<Link> = current
         .iter()

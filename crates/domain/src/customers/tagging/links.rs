@@ -20,6 +20,9 @@ use crate::kernel::ids::{CustomerId, RuleId, StaffId, TagId, TenantId};
 use crate::kernel::tagging::{TagAction, TagSource};
 use crate::store::entities::{customer_tag, tag_history, tag_veto};
 
+/// Links a rule hands to a person per statement.
+const ADOPT_CHUNK: usize = 500;
+
 /// The longest reason kept on a link or a history row, in characters.
 const REASON_MAX: usize = 200;
 
@@ -190,17 +193,14 @@ pub(crate) async fn adopt_rule(
     }
     let mut kept = Vec::new();
     for (tag, customers) in by_tag {
-        adopt(
-            txn,
-            tenant,
-            Links::OfTag {
+        // In slices, so that no statement outgrows the database's limit on parameters.
+        for slice in customers.chunks(ADOPT_CHUNK) {
+            let links = Links::OfTag {
                 tag,
-                customers: &customers,
-            },
-            by,
-            at,
-        )
-        .await?;
+                customers: slice,
+            };
+            adopt(txn, tenant, links, by, at).await?;
+        }
         kept.push((tag, customers.len() as u64));
     }
     Ok(kept)
