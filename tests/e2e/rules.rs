@@ -1869,8 +1869,18 @@ async fn a_preview_says_exactly_what_saving_the_rule_then_does() {
         "the history gives the rule someone to tag: {done}"
     );
 
-    // Disabling the rule: previewed, then done.
+    // Disabling the rule: previewed, then done. With keep_tags nobody would lose a tag.
     let id = created["id"].as_i64().unwrap();
+    let kept = app
+        .post(
+            "/api/v1/rules/preview",
+            Some(&admin.access),
+            &json!({"rule_id": id, "enabled": false, "keep_tags": true}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(kept["tags"], json!([]), "{kept}");
     let said = app
         .post(
             "/api/v1/rules/preview",

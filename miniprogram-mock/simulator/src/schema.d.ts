@@ -2597,6 +2597,11 @@ export interface components {
             actions?: components["schemas"]["RuleActionDoc"][] | null;
             condition?: components["schemas"]["RuleCondition"] | null;
             enabled?: boolean | null;
+            /**
+             * @description With `enabled: false`: preview disabling with `keep_tags` (the rule's tags stay, as
+             *     manual tags).
+             */
+            keep_tags?: boolean;
             /** Format: int32 */
             priority?: number | null;
             /** Format: int64 */

@@ -72,7 +72,7 @@ async fn round(
     let mut events = claimed.iter();
     for event in events.by_ref() {
         if tokio::time::Instant::now() >= deadline {
-            outbox::retry_at(&state.db, event, "the lease ran short", clock::now()).await?;
+            outbox::give_back(&state.db, event, clock::now()).await?;
             break;
         }
         if let Err(err) = deliver(state, settings, event).await {
@@ -85,7 +85,7 @@ async fn round(
         }
     }
     for event in events {
-        outbox::retry_at(&state.db, event, "the lease ran short", clock::now()).await?;
+        outbox::give_back(&state.db, event, clock::now()).await?;
     }
     Ok(count)
 }

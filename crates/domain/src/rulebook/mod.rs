@@ -135,6 +135,8 @@ pub struct PreviewDraft {
     pub enabled: Option<bool>,
     pub condition: Option<Value>,
     pub actions: Option<Value>,
+    /// With `enabled: false`: preview disabling with `keep_tags`.
+    pub keep_tags: bool,
 }
 
 /// The tags rule `id` took off (from the evaluations after it went) and those kept.
@@ -355,13 +357,22 @@ impl<'a> RuleBook<'a> {
                 .or_else(|| existing.as_ref().map(of))
                 .unwrap_or(Value::Null)
         };
+        let unchanged = draft.condition.is_none() && draft.actions.is_none();
         let condition = stored(draft.condition, &|r| {
             serde_json::to_value(&r.condition).unwrap_or(Value::Null)
         });
         let actions = stored(draft.actions, &|r| {
             serde_json::to_value(&r.actions).unwrap_or(Value::Null)
         });
-        let checked = validate::check_rule(&vocabulary, &condition, &actions, &mut issues);
+        // Only the priority or the switch changes: the saved rule stands as it is (as a save
+        // keeps it, archived tags and all).
+        let checked = match (&existing, unchanged) {
+            (Some(rule), true) => Some(validate::Checked {
+                condition: rule.condition.clone(),
+                actions: rule.actions.clone(),
+            }),
+            _ => validate::check_rule(&vocabulary, &condition, &actions, &mut issues),
+        };
         let Some(checked) = checked.filter(|_| issues.is_empty()) else {
             return Err(DomainError::Rejected {
                 code: ErrorCode::ValidationFailed,
@@ -395,7 +406,10 @@ impl<'a> RuleBook<'a> {
             });
             circle_free(&rules, &vocabulary)?;
         }
-        automation::preview::preview(self.db, &Viewer::of(&self.staff), rules, clock::now()).await
+        // Disabled with `keep_tags`, the rule's links would be a person's.
+        let kept = (!enabled && draft.keep_tags).then_some(id);
+        automation::preview::preview(self.db, &Viewer::of(&self.staff), rules, kept, clock::now())
+            .await
     }
 
     /// Creates a rule; an enabled one is backfilled over the tenant's customers in the

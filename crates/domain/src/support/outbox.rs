@@ -193,6 +193,26 @@ pub async fn retry_at<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Gives a claimed event back untried (its claim ran short): claimable again at once, and
+/// the claim does not count as a try.
+pub async fn give_back<C: ConnectionTrait>(
+    conn: &C,
+    event: &Claimed,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    domain_event::Entity::update_many()
+        .col_expr(domain_event::Column::LeaseUntil, Expr::value(now))
+        .col_expr(
+            domain_event::Column::Attempts,
+            Expr::col(domain_event::Column::Attempts).sub(1),
+        )
+        .filter(domain_event::Column::Id.eq(event.id))
+        .filter(domain_event::Column::LeaseToken.eq(event.token.clone()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 fn clip(text: &str) -> String {
     text.chars().take(255).collect()
 }

@@ -39,6 +39,10 @@ pub struct PreviewRequest {
     pub condition: Option<Option<Value>>,
     #[schema(value_type = Option<Vec<schema::RuleActionDoc>>)]
     pub actions: Option<Value>,
+    /// With `enabled: false`: preview disabling with `keep_tags` (the rule's tags stay, as
+    /// manual tags).
+    #[serde(default)]
+    pub keep_tags: bool,
 }
 
 /// What saving the rule would do to one tag.
@@ -117,6 +121,7 @@ pub async fn preview_rule(
             enabled: r.enabled,
             condition: r.condition.map(|c| c.unwrap_or(Value::Null)),
             actions: r.actions,
+            keep_tags: r.keep_tags,
         })
         .await?;
     Ok(HttpResponse::Ok().json(PreviewView::from(preview)))

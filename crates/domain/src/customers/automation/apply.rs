@@ -200,13 +200,20 @@ pub(super) async fn states(
             since: Set(since),
             evaluated_at: Set(now),
             next_due_at: Set(verdict.next),
-            lease_until: sea_orm::ActiveValue::NotSet,
-            lease_token: sea_orm::ActiveValue::NotSet,
+            // Evaluated: no scheduler's claim is needed any more, and a new due time applies
+            // at once.
+            lease_until: Set(None),
+            lease_token: Set(None),
         });
     }
     if rows.is_empty() {
         return Ok(());
     }
+    // In key order, as the scheduler's claims lock them.
+    rows.sort_by_key(|r| match &r.rule_id {
+        sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => id.0,
+        sea_orm::ActiveValue::NotSet => 0,
+    });
     rule_state::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([rule_state::Column::CustomerId, rule_state::Column::RuleId])
@@ -216,6 +223,8 @@ pub(super) async fn states(
                     rule_state::Column::Since,
                     rule_state::Column::EvaluatedAt,
                     rule_state::Column::NextDueAt,
+                    rule_state::Column::LeaseUntil,
+                    rule_state::Column::LeaseToken,
                 ])
                 .to_owned(),
         )

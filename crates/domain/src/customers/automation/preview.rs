@@ -37,11 +37,13 @@ pub struct Preview {
 }
 
 /// Evaluates `rules` (enabled ones; a drafted rule may carry any id) on every customer
-/// `viewer` sees and reports the tags that would change.
+/// `viewer` sees and reports the tags that would change. The links of rule `kept` count as a
+/// person's (a rule disabled with `keep_tags`).
 pub(crate) async fn preview(
     db: &DatabaseConnection,
     viewer: &Viewer,
     rules: Vec<Rule>,
+    kept: Option<RuleId>,
     now: DateTime<Utc>,
 ) -> DomainResult<Preview> {
     let tenant = viewer.tenant;
@@ -63,7 +65,13 @@ pub(crate) async fn preview(
             .await
             .step("reading customers to preview")?;
         for row in &rows {
-            let current = current_links(&txn, row.id).await?;
+            let mut current = current_links(&txn, row.id).await?;
+            for link in current
+                .iter_mut()
+                .filter(|l| kept.is_some() && l.rule == kept)
+            {
+                link.source = TagSource::Manual;
+            }
             let vetoes = read_vetoes(&txn, row.id).await?;
             let facts = load_facts(&txn, row, &set.defs, &set.measured, false).await?;
             let base: Vec<Link> = current
