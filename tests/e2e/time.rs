@@ -604,3 +604,55 @@ async fn the_manual_clock_is_refused_with_any_wechat_but_a_mock() {
         assert!(err.contains("manual_clock"), "{appid} at {url}: {err}");
     }
 }
+
+#[tokio::test]
+async fn transitions_a_dead_scheduler_had_claimed_are_applied_once_its_claim_runs_out() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = clocked().await;
+    let mut admin = app.tenant_admin("Acme").await;
+    template(&app, &admin, "activity").await;
+    let id = app.create_customer(&admin, &json!({"name": "丁"})).await["id"]
+        .as_i64()
+        .unwrap();
+    // The template's backfill is over (it evaluates every customer, claimed or not).
+    let jobs = app
+        .get("/api/v1/rule-jobs", Some(&admin.access))
+        .await
+        .expect(200)
+        .body;
+    for job in jobs["items"].as_array().unwrap() {
+        job_done(&app, &admin, job["id"].as_i64().unwrap()).await;
+    }
+    // A process claimed the customer's states at the moment they fell due, then died: its
+    // claim (30 s) outlives it in the database.
+    let due_at = clock_now(&app).await + Duration::days(31);
+    let claimed_until = due_at + Duration::seconds(30);
+    let backend = app.db.get_database_backend();
+    app.db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE rule_states SET lease_until = ?, lease_token = 'a-dead-process' WHERE customer_id = ?",
+            [claimed_until.into(), id.into()],
+        ))
+        .await
+        .unwrap();
+    advance(&app, 31 * DAY).await;
+    admin = app.login(ADMIN, None).await;
+    // Due, but claimed: nobody else touches it yet.
+    tokio::time::sleep(StdDuration::from_millis(1_500)).await;
+    assert!(
+        tag_names(&app, &admin, id)
+            .await
+            .contains(&"活跃".to_owned())
+    );
+    // The claim runs out: the next round takes the states and applies the transition, once.
+    advance(&app, 40).await;
+    until_tag(&app, &admin, id, "沉默", true).await;
+    tokio::time::sleep(StdDuration::from_millis(1_500)).await;
+    let added = history(&app, &admin, id)
+        .await
+        .into_iter()
+        .filter(|h| h["tag_name"] == "沉默" && h["action"] == "add")
+        .count();
+    assert_eq!(added, 1);
+}
