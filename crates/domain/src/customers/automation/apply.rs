@@ -422,3 +422,40 @@ async fn notify(
     )
     .await
 }
+
+/// Who a rule's task goes to.
+async fn assignees(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    assignee: Assignee,
+    owner: Option<StaffId>,
+) -> DomainResult<Vec<StaffId>> {
+    let active = |role: Option<Role>, id: Option<StaffId>| {
+        let mut query = staff::Entity::find()
+            .select_only()
+            .column(staff::Column::Id)
+            .filter(staff::Column::TenantId.eq(tenant.0))
+            .filter(staff::Column::Active.eq(true));
+        if let Some(role) = role {
+            query = query.filter(staff::Column::Role.eq(role));
+        }
+        if let Some(id) = id {
+            query = query.filter(staff::Column::Id.eq(id.0));
+        }
+        query
+            .order_by_asc(staff::Column::Id)
+            .into_tuple::<StaffId>()
+    };
+    Ok(match assignee {
+        Assignee::Owner => owner.into_iter().collect(),
+        Assignee::Managers => {
+            let managers = active(Some(Role::Manager), None).all(txn).await?;
+            if managers.is_empty() {
+                active(Some(Role::Admin), None).all(txn).await?
+            } else {
+                managers
+            }
+        }
+        Assignee::Staff { staff_id } => active(None, Some(staff_id)).all(txn).await?,
+    })
+}

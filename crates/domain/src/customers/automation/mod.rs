@@ -37,15 +37,19 @@ use crate::tasks::{self, NewTask};
 use tagging::links::{self, Attribution, Links, RuleStamp};
 
 mod apply;
+mod check;
 mod due;
 pub mod jobs;
 mod load;
 pub mod preview;
+mod resolve;
 mod ruleset;
 
 pub use due::{DueRound, run_due};
 
+pub use check::RuleCheck;
 pub(crate) use load::load_facts;
+use resolve::{Link, Present, Resolution, Verdict, Want, earliest, evaluate_all, resolve, tier_of};
 use ruleset::RuleSet;
 
 /// The timezone of a tenant whose stored zone this build does not know.
@@ -176,130 +180,6 @@ pub(crate) async fn timezone<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> 
         .unwrap_or(FALLBACK_ZONE))
 }
 
-/// A link the customer has now.
-#[derive(Debug, Clone, Copy)]
-struct Link {
-    tag: TagId,
-    source: TagSource,
-    rule: Option<RuleId>,
-    rule_version: Option<i32>,
-}
-
-/// One rule's wish for a tag, with why.
-#[derive(Debug, Clone)]
-struct Want {
-    tag: TagId,
-    rule: usize,
-    priority: i32,
-    rule_id: RuleId,
-    /// What a tier adds to the explanation.
-    extra: Option<String>,
-}
-
-/// The tags the customer ends up with: the links no rule owns (a person's, a channel's), and
-/// the rules' wishes, resolved by the exclusive groups and the vetoes.
-struct Resolution<'a> {
-    /// Each tag, with the wish that puts it there (`None`: a link no rule owns).
-    tags: HashMap<TagId, Option<&'a Want>>,
-    groups: HashSet<TagGroupId>,
-}
-
-fn resolve<'a>(
-    base: &[Link],
-    wants: &'a [Want],
-    vetoes: &HashSet<TagId>,
-    info: &HashMap<TagId, TagInfo>,
-) -> Resolution<'a> {
-    let group_of = |t: &TagId| info.get(t).map(|i| (i.group, i.exclusive));
-    let mut tags: HashMap<TagId, Option<&Want>> = base.iter().map(|l| (l.tag, None)).collect();
-    // Exclusive groups a person chose a tag in: no rule changes them.
-    let chosen: HashSet<TagGroupId> = base
-        .iter()
-        .filter(|l| !l.source.is_automatic())
-        .filter_map(|l| group_of(&l.tag).filter(|(_, e)| *e).map(|(g, _)| g))
-        .collect();
-    let mut winners: HashMap<TagGroupId, &Want> = HashMap::new();
-    for want in wants {
-        // A vetoed tag stays off.
-        if vetoes.contains(&want.tag) {
-            continue;
-        }
-        let Some((group, exclusive)) = group_of(&want.tag) else {
-            continue;
-        };
-        if exclusive {
-            if chosen.contains(&group) {
-                continue;
-            }
-            let better = |w: &Want| {
-                (want.priority, std::cmp::Reverse(want.rule_id))
-                    > (w.priority, std::cmp::Reverse(w.rule_id))
-            };
-            match winners.get(&group) {
-                Some(current) if !better(current) => {}
-                _ => {
-                    winners.insert(group, want);
-                }
-            }
-        } else {
-            let entry = tags.entry(want.tag).or_insert(Some(want));
-            if let Some(current) = entry
-                && (want.priority, std::cmp::Reverse(want.rule_id))
-                    > (current.priority, std::cmp::Reverse(current.rule_id))
-            {
-                *entry = Some(want);
-            }
-        }
-    }
-    for (group, want) in winners {
-        // The winner takes the place of the group's automatic links.
-        tags.retain(|t, _| group_of(t).is_none_or(|(g, _)| g != group) || *t == want.tag);
-        let entry = tags.entry(want.tag).or_insert(Some(want));
-        if entry.is_some() {
-            *entry = Some(want);
-        }
-    }
-    let groups = tags
-        .keys()
-        .filter_map(|t| group_of(t).map(|(g, _)| g))
-        .collect();
-    Resolution { tags, groups }
-}
-
-impl TagView for Resolution<'_> {
-    fn has(&self, tag: TagId) -> bool {
-        self.tags.contains_key(&tag)
-    }
-    fn has_in(&self, group: TagGroupId) -> bool {
-        self.groups.contains(&group)
-    }
-}
-
-/// The customer's current tags as a condition sees them.
-struct Present {
-    tags: HashSet<TagId>,
-    groups: HashSet<TagGroupId>,
-}
-
-impl Present {
-    /// No tag: for a condition that reads none.
-    fn none() -> Present {
-        Present {
-            tags: HashSet::new(),
-            groups: HashSet::new(),
-        }
-    }
-}
-
-impl TagView for Present {
-    fn has(&self, tag: TagId) -> bool {
-        self.tags.contains(&tag)
-    }
-    fn has_in(&self, group: TagGroupId) -> bool {
-        self.groups.contains(&group)
-    }
-}
-
 /// Why a rule holds, in one sentence and as the JSON kept on its links.
 pub(super) fn explain(
     rule: &Rule,
@@ -333,14 +213,6 @@ pub(super) fn explain(
     })
     .to_string();
     (reason, evidence)
-}
-
-/// The tier a score reaches: the tier with the highest `min` not above it.
-fn tier_of(score: f64, tiers: &[rules::Tier]) -> Option<&rules::Tier> {
-    tiers
-        .iter()
-        .filter(|t| t.min <= score)
-        .max_by(|a, b| a.min.total_cmp(&b.min))
 }
 
 /// Runs the tenant's enabled rules on `customer` (whose row the caller has locked) and
@@ -572,215 +444,6 @@ async fn read_states(
         .into_iter()
         .map(|s| (s.rule_id, s))
         .collect())
-}
-
-/// One rule's verdict on the customer: whether it holds, and when that can next change.
-pub(crate) struct Verdict {
-    pub(crate) rule: usize,
-    pub(crate) holds: bool,
-    pub(crate) next: Option<DateTime<Utc>>,
-}
-
-/// Evaluates every rule in order, each seeing the tags the rules before it settled, and
-/// returns their wishes for tags and their verdicts.
-///
-/// An archived tag is not given any more, but a customer carrying it keeps it while its rule
-/// holds.
-fn evaluate_all(
-    set: &RuleSet,
-    facts: &CustomerFacts,
-    base: &[Link],
-    vetoes: &HashSet<TagId>,
-    clock: &Clock,
-    carried: &HashSet<TagId>,
-) -> (Vec<Want>, Vec<Verdict>) {
-    let mut wants: Vec<Want> = Vec::new();
-    let mut verdicts = Vec::with_capacity(set.rules.len());
-    for (i, rule) in set.rules.iter().enumerate() {
-        // Only a rule that reads tags needs the tags settled so far.
-        let reads_tags = rule.condition.as_ref().is_some_and(|c| {
-            let (tags, groups) = c.reads();
-            !tags.is_empty() || !groups.is_empty()
-        });
-        let evaluation = if reads_tags {
-            let view = resolve(base, &wants, vetoes, &set.info);
-            eval::decide(rule.condition.as_ref(), facts, &view, clock)
-        } else {
-            eval::decide(rule.condition.as_ref(), facts, &Present::none(), clock)
-        };
-        let mut next = evaluation.next_change;
-        for action in &rule.actions {
-            let (tag, extra) = match action {
-                RuleAction::AddTag { tag_id } => (Some(*tag_id), None),
-                RuleAction::SetTier { score, tiers } => {
-                    let (value, due) = eval::measure(score, facts, clock);
-                    next = earliest(next, due);
-                    let value = value.unwrap_or(0.0);
-                    let tier = tier_of(value, tiers);
-                    let text = tier.map(|t| format!("score {value:.2} ≥ tier minimum {}", t.min));
-                    (tier.map(|t| t.tag_id), text)
-                }
-                RuleAction::CreateTask { .. }
-                | RuleAction::AssignOwner { .. }
-                | RuleAction::NotifyOwner { .. }
-                | RuleAction::NotifyCustomer { .. } => (None, None),
-            };
-            let assignable =
-                |tag: &TagId| set.info.get(tag).is_some_and(|i| i.active) || carried.contains(tag);
-            if let (true, Some(tag)) = (evaluation.holds, tag.filter(assignable)) {
-                // Explained only if the tag is put on (`apply::links`).
-                wants.push(Want {
-                    tag,
-                    rule: i,
-                    priority: rule.priority,
-                    rule_id: rule.id,
-                    extra,
-                });
-            }
-        }
-        verdicts.push(Verdict {
-            rule: i,
-            holds: evaluation.holds,
-            next,
-        });
-    }
-    (wants, verdicts)
-}
-
-fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Who a rule's task goes to.
-async fn assignees(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
-    assignee: Assignee,
-    owner: Option<StaffId>,
-) -> DomainResult<Vec<StaffId>> {
-    let active = |role: Option<Role>, id: Option<StaffId>| {
-        let mut query = staff::Entity::find()
-            .select_only()
-            .column(staff::Column::Id)
-            .filter(staff::Column::TenantId.eq(tenant.0))
-            .filter(staff::Column::Active.eq(true));
-        if let Some(role) = role {
-            query = query.filter(staff::Column::Role.eq(role));
-        }
-        if let Some(id) = id {
-            query = query.filter(staff::Column::Id.eq(id.0));
-        }
-        query
-            .order_by_asc(staff::Column::Id)
-            .into_tuple::<StaffId>()
-    };
-    Ok(match assignee {
-        Assignee::Owner => owner.into_iter().collect(),
-        Assignee::Managers => {
-            let managers = active(Some(Role::Manager), None).all(txn).await?;
-            if managers.is_empty() {
-                active(Some(Role::Admin), None).all(txn).await?
-            } else {
-                managers
-            }
-        }
-        Assignee::Staff { staff_id } => active(None, Some(staff_id)).all(txn).await?,
-    })
-}
-
-/// A rule evaluated now for one customer, node by node.
-#[derive(Debug, Clone, Serialize)]
-pub struct RuleCheck {
-    pub rule: Rule,
-    pub evaluation: Evaluation,
-    /// The tag the rule would give now (the first of its tag actions, or the tier reached).
-    pub would_tag: Vec<TagId>,
-    /// Which of the rule's tags the customer carries now.
-    pub carries: Vec<TagId>,
-    /// The rule's tags a person took off and the rule may not put back.
-    pub vetoed: Vec<TagId>,
-    /// Whether the rule's state on this customer was true before now.
-    pub held_before: Option<bool>,
-}
-
-impl Customers<'_> {
-    /// Evaluates one rule now for one customer, with its current tags: "why does (or
-    /// doesn't) this customer have this tag".
-    #[tracing::instrument(skip_all, fields(tenant = %self.viewer.tenant, customer = %id, rule = %rule_id))]
-    pub async fn evaluate_rule(&self, id: CustomerId, rule_id: RuleId) -> DomainResult<RuleCheck> {
-        let customer = self.get(id).await?;
-        let model = rule::Entity::find_by_id(rule_id)
-            .filter(rule::Column::TenantId.eq(self.tenant().0))
-            .one(self.db)
-            .await?
-            .ok_or(DomainError::NotFound("rule"))?;
-        let rule = read_rule(model)?;
-        let row = customer::Entity::find_by_id(id)
-            .one(self.db)
-            .await?
-            .ok_or(DomainError::NotFound("customer"))?;
-        // The tenant's timezone and custom fields as the engine has them.
-        let set = ruleset::rule_set(self.db, self.tenant()).await?;
-        let measured = ruleset::measured(std::slice::from_ref(&rule));
-        let facts = load_facts(self.db, &row, &set.defs, &measured, false).await?;
-        let clock = set.clock(clock::now());
-        let present = Present {
-            tags: customer.tags.iter().map(|t| t.tag_id).collect(),
-            groups: customer.tags.iter().map(|t| t.group_id).collect(),
-        };
-        let mut evaluation = eval::evaluate(rule.condition.as_ref(), &facts, &present, &clock);
-        let mut would_tag = Vec::new();
-        if evaluation.holds {
-            for action in &rule.actions {
-                match action {
-                    RuleAction::AddTag { tag_id } => would_tag.push(*tag_id),
-                    RuleAction::SetTier { score, tiers } => {
-                        let (value, due) = eval::measure(score, &facts, &clock);
-                        evaluation.next_change = earliest(evaluation.next_change, due);
-                        if let Some(tier) = tier_of(value.unwrap_or(0.0), tiers) {
-                            would_tag.push(tier.tag_id);
-                        }
-                    }
-                    RuleAction::CreateTask { .. }
-                    | RuleAction::AssignOwner { .. }
-                    | RuleAction::NotifyOwner { .. }
-                    | RuleAction::NotifyCustomer { .. } => {}
-                }
-            }
-        }
-        let produces = rule.produces();
-        let carries = customer
-            .tags
-            .iter()
-            .map(|t| t.tag_id)
-            .filter(|t| produces.contains(t))
-            .collect();
-        let vetoed = tag_veto::Entity::find()
-            .select_only()
-            .column(tag_veto::Column::TagId)
-            .filter(tag_veto::Column::CustomerId.eq(id.0))
-            .into_tuple::<TagId>()
-            .all(self.db)
-            .await?
-            .into_iter()
-            .filter(|t| produces.contains(t))
-            .collect();
-        let held_before = rule_state::Entity::find_by_id((id, rule_id))
-            .one(self.db)
-            .await?
-            .map(|s| s.holds);
-        Ok(RuleCheck {
-            rule,
-            evaluation,
-            would_tag,
-            carries,
-            vetoed,
-            held_before,
-        })
-    }
 }
 
 /// Turns the links rule `rule` holds into a person's (`staff`'s) manual tags, for a rule
