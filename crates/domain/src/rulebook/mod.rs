@@ -515,18 +515,7 @@ impl<'a> RuleBook<'a> {
         // so the evaluation below has none of the rule's left to take off.
         let disabled = was_enabled && !draft.enabled;
         let kept = match disabled && patch.keep_tags {
-            true => {
-                let note = format!("kept when rule \"{}\" was disabled", model.name);
-                automation::keep_rule_tags(
-                    &txn,
-                    self.tenant(),
-                    id,
-                    self.staff.id,
-                    &note,
-                    clock::now(),
-                )
-                .await?
-            }
+            true => self.keep_tags(&txn, &model, "disabled").await?,
             false => Vec::new(),
         };
         let backfill_job_id = match broadened {
@@ -591,6 +580,26 @@ impl<'a> RuleBook<'a> {
             .collect()
     }
 
+    /// Makes the links rule `rule` holds the caller's manual tags (`keep_tags`), noting that
+    /// the rule was `gone` ("disabled", "deleted"); returns how many customers keep each tag.
+    async fn keep_tags(
+        &self,
+        txn: &DatabaseTransaction,
+        rule: &rule::Model,
+        gone: &str,
+    ) -> DomainResult<Vec<(TagId, u64)>> {
+        let note = format!("kept when rule \"{}\" was {gone}", rule.name);
+        automation::keep_rule_tags(
+            txn,
+            self.tenant(),
+            rule.id,
+            self.staff.id,
+            &note,
+            clock::now(),
+        )
+        .await
+    }
+
     /// Keeps the saved version of a rule (the first, or one a change made).
     async fn record_version(
         &self,
@@ -649,18 +658,7 @@ impl<'a> RuleBook<'a> {
         let txn = self.db.begin().await?;
         let current = self.find(&txn, id).await?;
         let kept = match keep_tags {
-            true => {
-                let note = format!("kept when rule \"{}\" was deleted", current.name);
-                automation::keep_rule_tags(
-                    &txn,
-                    self.tenant(),
-                    id,
-                    self.staff.id,
-                    &note,
-                    clock::now(),
-                )
-                .await?
-            }
+            true => self.keep_tags(&txn, &current, "deleted").await?,
             false => Vec::new(),
         };
         rule::Entity::delete_by_id(id).exec(&txn).await?;

@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::kernel::error::DomainResult;
 use crate::kernel::ids::{CustomerId, TenantId};
 use crate::store::entities::domain_event;
+use crate::store::lease;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,11 +97,7 @@ pub async fn claim<C: ConnectionTrait>(
     lease: Duration,
     limit: u64,
 ) -> DomainResult<Vec<Claimed>> {
-    let free = || {
-        Expr::col(domain_event::Column::LeaseUntil)
-            .is_null()
-            .or(Expr::col(domain_event::Column::LeaseUntil).lte(now))
-    };
+    let free = || lease::free(domain_event::Column::LeaseUntil, now);
     let waiting: Vec<i64> = domain_event::Entity::find()
         .select_only()
         .column(domain_event::Column::Id)
@@ -115,11 +112,7 @@ pub async fn claim<C: ConnectionTrait>(
     if waiting.is_empty() {
         return Ok(Vec::new());
     }
-    let token = format!(
-        "{:016x}{:016x}",
-        rand::random::<u64>(),
-        rand::random::<u64>()
-    );
+    let token = lease::token();
     // Only the rows still free when the update reaches them become ours.
     domain_event::Entity::update_many()
         .col_expr(domain_event::Column::LeaseUntil, Expr::value(now + lease))

@@ -12,6 +12,7 @@
 //! evaluation is idempotent, so taking them again loses and doubles nothing.
 
 use super::*;
+use crate::store::lease;
 use crate::store::retry;
 use crate::support::data_version;
 
@@ -33,11 +34,7 @@ pub async fn run_due(
     lease: Duration,
     limit: u64,
 ) -> DomainResult<DueRound> {
-    let free = || {
-        Expr::col(rule_state::Column::LeaseUntil)
-            .is_null()
-            .or(Expr::col(rule_state::Column::LeaseUntil).lte(now))
-    };
+    let free = || lease::free(rule_state::Column::LeaseUntil, now);
     let due: Vec<i64> = rule_state::Entity::find()
         .select_only()
         .column(rule_state::Column::CustomerId)
@@ -52,11 +49,7 @@ pub async fn run_due(
     if due.is_empty() {
         return Ok(DueRound::default());
     }
-    let token = format!(
-        "{:016x}{:016x}",
-        rand::random::<u64>(),
-        rand::random::<u64>()
-    );
+    let token = lease::token();
     let claimed = rule_state::Entity::update_many()
         .col_expr(rule_state::Column::LeaseUntil, Expr::value(now + lease))
         .col_expr(rule_state::Column::LeaseToken, Expr::value(token.clone()))

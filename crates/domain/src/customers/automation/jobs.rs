@@ -15,6 +15,7 @@ use sea_orm::PaginatorTrait;
 use super::due::evaluate_one;
 use super::*;
 use crate::store::entities::rule_job;
+use crate::store::lease;
 
 /// Customers evaluated per batch.
 pub const JOB_BATCH: u64 = 200;
@@ -216,11 +217,7 @@ pub async fn run_jobs(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> DomainResult<u64> {
-    let free = || {
-        Expr::col(rule_job::Column::LeaseUntil)
-            .is_null()
-            .or(Expr::col(rule_job::Column::LeaseUntil).lte(now))
-    };
+    let free = || lease::free(rule_job::Column::LeaseUntil, now);
     let Some(candidate) = rule_job::Entity::find()
         .filter(rule_job::Column::Status.is_in(["queued", "running"]))
         .filter(free())
@@ -231,11 +228,7 @@ pub async fn run_jobs(
     else {
         return Ok(0);
     };
-    let token = format!(
-        "{:016x}{:016x}",
-        rand::random::<u64>(),
-        rand::random::<u64>()
-    );
+    let token = lease::token();
     let claimed = rule_job::Entity::update_many()
         .col_expr(rule_job::Column::LeaseUntil, Expr::value(now + lease))
         .col_expr(rule_job::Column::LeaseToken, Expr::value(token.clone()))

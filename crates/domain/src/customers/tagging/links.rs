@@ -53,6 +53,28 @@ fn clipped(reason: Option<&str>) -> Option<String> {
     reason.map(|r| r.chars().take(REASON_MAX).collect())
 }
 
+/// The link of `tag` on `customer`, as `by` gives it.
+fn link_row(
+    tenant: TenantId,
+    customer: i64,
+    tag: i64,
+    by: Attribution<'_>,
+    at: DateTime<Utc>,
+) -> customer_tag::ActiveModel {
+    customer_tag::ActiveModel {
+        customer_id: Set(CustomerId(customer)),
+        tag_id: Set(TagId(tag)),
+        tenant_id: Set(tenant),
+        source: Set(by.source),
+        reason: Set(clipped(by.reason)),
+        assigned_by: Set(by.actor),
+        created_at: Set(at),
+        rule_id: Set(by.rule.map(|r| r.id)),
+        rule_version: Set(by.rule.map(|r| r.version)),
+        evidence: Set(by.rule.and_then(|r| r.evidence).map(str::to_owned)),
+    }
+}
+
 /// A set of links: one customer with several tags, or one tag on several customers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Links<'a> {
@@ -102,20 +124,11 @@ pub(crate) async fn add(
         return Ok(());
     }
     let pairs = links.pairs();
-    customer_tag::Entity::insert_many(pairs.iter().map(|&(customer, tag)| {
-        customer_tag::ActiveModel {
-            customer_id: Set(CustomerId(customer)),
-            tag_id: Set(TagId(tag)),
-            tenant_id: Set(tenant),
-            source: Set(by.source),
-            reason: Set(clipped(by.reason)),
-            assigned_by: Set(by.actor),
-            created_at: Set(at),
-            rule_id: Set(by.rule.map(|r| r.id)),
-            rule_version: Set(by.rule.map(|r| r.version)),
-            evidence: Set(by.rule.and_then(|r| r.evidence).map(str::to_owned)),
-        }
-    }))
+    customer_tag::Entity::insert_many(
+        pairs
+            .iter()
+            .map(|&(customer, tag)| link_row(tenant, customer, tag, by, at)),
+    )
     .exec_without_returning(txn)
     .await
     .step("linking tags to customers")?;
@@ -401,18 +414,11 @@ pub(crate) async fn add_each(
     if changes.is_empty() {
         return Ok(());
     }
-    customer_tag::Entity::insert_many(changes.iter().map(|&(tag, by)| customer_tag::ActiveModel {
-        customer_id: Set(CustomerId(customer)),
-        tag_id: Set(TagId(tag)),
-        tenant_id: Set(tenant),
-        source: Set(by.source),
-        reason: Set(clipped(by.reason)),
-        assigned_by: Set(by.actor),
-        created_at: Set(at),
-        rule_id: Set(by.rule.map(|r| r.id)),
-        rule_version: Set(by.rule.map(|r| r.version)),
-        evidence: Set(by.rule.and_then(|r| r.evidence).map(str::to_owned)),
-    }))
+    customer_tag::Entity::insert_many(
+        changes
+            .iter()
+            .map(|&(tag, by)| link_row(tenant, customer, tag, by, at)),
+    )
     .exec_without_returning(txn)
     .await
     .step("linking tags to a customer")?;
