@@ -1668,6 +1668,15 @@ async fn versions_are_kept_and_keep_tags_leaves_a_rules_tags_as_manual_ones() {
         vec![(2, json!("in")), (1, json!("eq"))],
         "{versions}"
     );
+    // Sales reps see no versions; another tenant's rule is not there.
+    let sales = app.invite_staff(&admin, "o-sales", "sales").await;
+    app.get(&format!("{path}/versions"), Some(&sales.access))
+        .await
+        .expect(403);
+    let other = app.tenant_admin("Other").await;
+    app.get(&format!("{path}/versions"), Some(&other.access))
+        .await
+        .expect(404);
 
     let mut customers = Vec::new();
     for region in ["上海", "杭州"] {
@@ -1916,4 +1925,31 @@ async fn a_preview_says_exactly_what_saving_the_rule_then_does() {
     )
     .await
     .expect(404);
+    // Another tenant's rule is not there either; sales reps may not preview; a priority out
+    // of range and an unknown field are refused.
+    let other = app.tenant_admin("Other").await;
+    app.post(
+        "/api/v1/rules/preview",
+        Some(&other.access),
+        &json!({"rule_id": id, "enabled": false}),
+    )
+    .await
+    .expect(404);
+    let sales = app.invite_staff(&admin, "o-sales", "sales").await;
+    app.post("/api/v1/rules/preview", Some(&sales.access), &draft)
+        .await
+        .expect(403);
+    let mut far = draft.clone();
+    far["priority"] = json!(5000);
+    app.post("/api/v1/rules/preview", Some(&admin.access), &far)
+        .await
+        .expect(422)
+        .expect_field_error("/priority", Some("range"));
+    app.post(
+        "/api/v1/rules/preview",
+        Some(&admin.access),
+        &json!({"keep": true}),
+    )
+    .await
+    .expect(422);
 }
