@@ -219,7 +219,7 @@ fn defaults() -> serde_json::Value {
         },
         "scheduler": {
             "interval_ms": 1000,
-            "batch": 200,
+            "batch": 1000,
             "lease_secs": 30,
         },
         "dev": { "manual_clock": false },

@@ -93,8 +93,27 @@ pub(crate) struct NewTask<'t> {
 }
 
 pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> DomainResult<TaskId> {
+    let inserted = task::Entity::insert(task_row(&new)).exec(conn).await?;
+    Ok(inserted.last_insert_id)
+}
+
+/// Creates several tasks in a few multi-row statements (the rules engine evaluating many
+/// customers at once).
+pub(crate) async fn create_many<C: ConnectionTrait>(
+    conn: &C,
+    news: &[NewTask<'_>],
+) -> DomainResult<()> {
+    for chunk in news.chunks(1_000) {
+        task::Entity::insert_many(chunk.iter().map(task_row))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn task_row(new: &NewTask<'_>) -> task::ActiveModel {
     let title: String = new.title.chars().take(TITLE_MAX).collect();
-    let inserted = task::Entity::insert(task::ActiveModel {
+    task::ActiveModel {
         tenant_id: Set(new.tenant),
         assignee_id: Set(new.assignee),
         kind: Set(new.kind),
@@ -111,10 +130,7 @@ pub(crate) async fn create<C: ConnectionTrait>(conn: &C, new: NewTask<'_>) -> Do
         due_at: Set(new.due),
         rule_id: Set(new.rule),
         ..Default::default()
-    })
-    .exec(conn)
-    .await?;
-    Ok(inserted.last_insert_id)
+    }
 }
 
 /// Counts a visit of `customer` on the open capture task (new or returning customer) that

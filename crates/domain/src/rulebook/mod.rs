@@ -737,12 +737,9 @@ impl<'a> RuleBook<'a> {
                 .into_tuple()
                 .all(&txn)
                 .await?;
-            for customer in live {
-                changes.extend(
-                    automation::react(&txn, self.tenant(), customer, now)
-                        .await?
-                        .changes,
-                );
+            let live: Vec<i64> = live.into_iter().map(|c: CustomerId| c.0).collect();
+            for (_, reaction) in automation::react_ids(&txn, self.tenant(), &live, now).await? {
+                changes.extend(reaction.changes);
             }
             if !changes.is_empty() {
                 customer::Entity::update_many()

@@ -55,21 +55,36 @@ pub(crate) async fn record<C: ConnectionTrait>(
     payload: &Value,
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
-    domain_event::Entity::insert(domain_event::ActiveModel {
-        tenant_id: Set(tenant),
-        kind: Set(kind.as_str().to_owned()),
-        customer_id: Set(customer),
-        payload: Set(payload.to_string()),
-        created_at: Set(at),
-        processed_at: Set(None),
-        lease_until: Set(None),
-        lease_token: Set(None),
-        attempts: Set(0),
-        outcome: Set(None),
-        ..Default::default()
-    })
-    .exec_without_returning(conn)
-    .await?;
+    record_many(conn, tenant, kind, &[(customer, payload.clone())], at).await
+}
+
+/// Records events of one kind, each about its customer, in a few multi-row statements.
+pub(crate) async fn record_many<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    kind: EventKind,
+    events: &[(Option<CustomerId>, Value)],
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
+    for chunk in events.chunks(1_000) {
+        domain_event::Entity::insert_many(chunk.iter().map(|(customer, payload)| {
+            domain_event::ActiveModel {
+                tenant_id: Set(tenant),
+                kind: Set(kind.as_str().to_owned()),
+                customer_id: Set(*customer),
+                payload: Set(payload.to_string()),
+                created_at: Set(at),
+                processed_at: Set(None),
+                lease_until: Set(None),
+                lease_token: Set(None),
+                attempts: Set(0),
+                outcome: Set(None),
+                ..Default::default()
+            }
+        }))
+        .exec_without_returning(conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -35,7 +35,8 @@ pub struct RuleJobView {
     pub kind: &'static str,
     /// The rule whose save queued a backfill.
     pub rule_id: Option<i64>,
-    /// `queued`, `running` or `done`.
+    /// `queued`, `running`, `done`, or `superseded` (a backfill a newer one replaced before it
+    /// finished: the newer one evaluates every customer with the rules as they are now).
     #[schema(value_type = String, example = "running")]
     pub status: &'static str,
     /// Customers to evaluate, counted when the job starts.
@@ -66,6 +67,7 @@ impl From<RuleJob> for RuleJobView {
                 JobStatus::Queued => "queued",
                 JobStatus::Running => "running",
                 JobStatus::Done => "done",
+                JobStatus::Superseded => "superseded",
             },
             total: j.total,
             processed: j.processed,

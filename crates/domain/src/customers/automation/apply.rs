@@ -1,26 +1,171 @@
-//! Writing one customer's verdicts: the rules' tags (through `tagging::links`, a few
-//! statements whatever their number), the rule states, and the edge-triggered actions of the
-//! rules that just became true: owners first (they change what other rules see), then tasks
-//! and messages.
+//! Writing the verdicts: the rules' tags (through `tagging::links`), the rule states, and the
+//! edge-triggered actions of the rules that just became true: owners first (they change what
+//! other rules see, and are written at once), then tasks and messages. Everything but an owner
+//! is gathered in [`Writes`] over a batch of customers and written in a few multi-row
+//! statements, however many customers the batch holds.
 
 use super::*;
 
-/// Makes the customer's tags what `resolution` says: takes off the rule tags no rule wants
-/// and the automatic tags a rule's tag replaced, and puts on the wanted tags it lacks.
-pub(super) async fn links(
-    txn: &DatabaseTransaction,
+/// A link to write or take off, and why.
+struct LinkWrite {
+    customer: i64,
+    tag: i64,
+    stamp: Option<(RuleId, i32)>,
+    reason: String,
+    evidence: Option<String>,
+}
+
+impl LinkWrite {
+    fn by(&self) -> (i64, i64, Attribution<'_>) {
+        let stamp = self.stamp.map(|(id, version)| RuleStamp {
+            id,
+            version,
+            evidence: self.evidence.as_deref(),
+        });
+        (self.customer, self.tag, by(stamp, &self.reason))
+    }
+}
+
+/// A task a rule raises.
+struct TaskWrite {
+    assignee: StaffId,
+    title: String,
+    customer: CustomerId,
+    due: Option<DateTime<Utc>>,
+    rule: RuleId,
+}
+
+/// What the rules decided for a batch of customers, written together by [`Writes::flush`].
+#[derive(Default)]
+pub(super) struct Writes {
+    removed: Vec<LinkWrite>,
+    added: Vec<LinkWrite>,
+    restamped: Vec<LinkWrite>,
+    /// `(customer, tag)` vetoes no rule needs any more.
+    pub(super) lifted: Vec<(i64, i64)>,
+    states: Vec<rule_state::ActiveModel>,
+    /// `(customer, rule)` states no longer needed.
+    forgotten: Vec<(i64, i64)>,
+    tasks: Vec<TaskWrite>,
+    notices: Vec<(Option<CustomerId>, Value)>,
+    /// Whether a customer's tags or owner changed (the tenant's data version moves).
+    pub(super) touched: bool,
+}
+
+impl Writes {
+    /// Writes everything gathered.
+    pub(super) async fn flush(
+        self,
+        txn: &DatabaseTransaction,
+        tenant: TenantId,
+        now: DateTime<Utc>,
+    ) -> DomainResult<()> {
+        let removed: Vec<_> = self.removed.iter().map(LinkWrite::by).collect();
+        links::remove_each(txn, tenant, &removed, now).await?;
+        let added: Vec<_> = self.added.iter().map(LinkWrite::by).collect();
+        links::add_each(txn, tenant, &added, now).await?;
+        for link in &self.restamped {
+            let (customer, tag, by) = link.by();
+            links::restamp(txn, customer, tag, by).await?;
+        }
+        for chunk in self.lifted.chunks(IDS_PER_STATEMENT) {
+            links::lift_vetoes(txn, Links::Pairs(chunk)).await?;
+        }
+        for chunk in self.forgotten.chunks(IDS_PER_STATEMENT) {
+            let mut by_customer: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+            for &(customer, rule) in chunk {
+                by_customer.entry(customer).or_default().push(rule);
+            }
+            let condition = by_customer.into_iter().fold(
+                sea_orm::Condition::any(),
+                |any, (customer, rules)| {
+                    any.add(
+                        sea_orm::Condition::all()
+                            .add(rule_state::Column::CustomerId.eq(customer))
+                            .add(rule_state::Column::RuleId.is_in(rules)),
+                    )
+                },
+            );
+            rule_state::Entity::delete_many()
+                .filter(condition)
+                .exec(txn)
+                .await
+                .step("forgetting rule states no longer needed")?;
+        }
+        let mut states = self.states;
+        // In key order, as the scheduler's claims lock them.
+        states.sort_by_key(|r| {
+            (
+                state_key(&r.customer_id).map(|c| c.0),
+                state_key(&r.rule_id).map(|r| r.0),
+            )
+        });
+        let mut states = states.into_iter().peekable();
+        while states.peek().is_some() {
+            let chunk: Vec<rule_state::ActiveModel> = states.by_ref().take(500).collect();
+            rule_state::Entity::insert_many(chunk)
+                .on_conflict(
+                    OnConflict::columns([
+                        rule_state::Column::CustomerId,
+                        rule_state::Column::RuleId,
+                    ])
+                    .update_columns([
+                        rule_state::Column::Holds,
+                        rule_state::Column::RuleVersion,
+                        rule_state::Column::Since,
+                        rule_state::Column::EvaluatedAt,
+                        rule_state::Column::NextDueAt,
+                        rule_state::Column::LeaseUntil,
+                        rule_state::Column::LeaseToken,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await
+                .step("writing the rule states")?;
+        }
+        let tasks: Vec<NewTask<'_>> = self
+            .tasks
+            .iter()
+            .map(|t| NewTask {
+                tenant,
+                assignee: t.assignee,
+                kind: TaskKind::Rule,
+                title: &t.title,
+                customer: Some(t.customer),
+                channel: None,
+                due: t.due,
+                rule: Some(t.rule),
+                now,
+            })
+            .collect();
+        tasks::create_many(txn, &tasks).await?;
+        outbox::record_many(txn, tenant, EventKind::RuleNotification, &self.notices, now).await?;
+        Ok(())
+    }
+}
+
+fn state_key<T: Copy + Into<sea_orm::Value>>(value: &sea_orm::ActiveValue<T>) -> Option<T> {
+    match value {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => Some(*v),
+        sea_orm::ActiveValue::NotSet => None,
+    }
+}
+
+/// Makes the customer's tags what `resolution` says, in `writes`: takes off the rule tags no
+/// rule wants and the automatic tags a rule's tag replaced, and puts on the wanted tags it
+/// lacks. Returns the changes.
+pub(super) fn links(
     row: &customer::Model,
     set: &RuleSet,
     current: &[Link],
     resolution: &Resolution<'_>,
-    explained: &HashMap<TagId, (String, String)>,
-    now: DateTime<Utc>,
-) -> DomainResult<Vec<RuleChange>> {
-    let (tenant, customer) = (row.tenant_id, row.id);
+    mut explained: HashMap<TagId, (String, String)>,
+    writes: &mut Writes,
+) -> Vec<RuleChange> {
+    let customer = row.id.0;
     let rules = &set.rules;
     let mut changes = Vec::new();
-    // (tag, stamp, reason) of each removal.
-    let mut removals: Vec<(i64, Option<RuleStamp<'_>>, String, Option<String>)> = Vec::new();
     for link in current {
         if resolution.tags.contains_key(&link.tag) {
             continue;
@@ -56,90 +201,61 @@ pub(super) async fn links(
                 }
             }
         };
-        if let (Some((id, version)), Some(name)) = (stamp, &name) {
+        if let (Some((id, version)), Some(name)) = (stamp, name) {
             changes.push(RuleChange {
                 tag_id: link.tag,
                 added: false,
                 rule_id: id,
-                rule_name: name.clone(),
+                rule_name: name,
                 rule_version: version,
                 reason: reason.clone(),
             });
         }
-        removals.push((
-            link.tag.0,
-            stamp.map(|(id, version)| RuleStamp {
-                id,
-                version,
-                evidence: None,
-            }),
+        writes.removed.push(LinkWrite {
+            customer,
+            tag: link.tag.0,
+            stamp,
             reason,
-            name,
-        ));
+            evidence: None,
+        });
     }
-    let removed: Vec<(i64, Attribution<'_>)> = removals
-        .iter()
-        .map(|(tag, stamp, reason, _)| (*tag, by(*stamp, reason)))
-        .collect();
-    links::remove_each(txn, tenant, customer.0, &removed, now).await?;
-    let mut added: Vec<&Want> = resolution
-        .tags
-        .iter()
-        .filter(|(tag, _)| !current.iter().any(|l| l.tag == **tag))
-        .filter_map(|(_, want)| *want)
-        .collect();
-    added.sort_by_key(|w| w.tag);
-    let unexplained = (String::new(), String::new());
-    let explanations: Vec<&(String, String)> = added
-        .iter()
-        .map(|want| explained.get(&want.tag).unwrap_or(&unexplained))
-        .collect();
-    let additions: Vec<(i64, Attribution<'_>)> = added
-        .iter()
-        .zip(&explanations)
-        .map(|(want, (reason, evidence))| {
-            let rule = &rules[want.rule];
-            let stamp = RuleStamp {
-                id: rule.id,
-                version: rule.version,
-                evidence: Some(evidence),
-            };
-            (want.tag.0, by(Some(stamp), reason))
-        })
-        .collect();
-    links::add_each(txn, tenant, customer.0, &additions, now).await?;
-    // A rule's tag another rule now keeps on: the link names the rule that does.
-    let mut handed: Vec<(&TagId, &Want)> = resolution
+    let mut wanted: Vec<(&TagId, &Want)> = resolution
         .tags
         .iter()
         .filter_map(|(tag, want)| want.map(|w| (tag, w)))
-        .filter(|(tag, want)| {
-            current.iter().any(|l| l.tag == **tag) && needs_stamp(current, **tag, &rules[want.rule])
-        })
         .collect();
-    handed.sort_by_key(|(tag, _)| **tag);
-    for (tag, want) in handed {
+    wanted.sort_by_key(|(tag, _)| **tag);
+    for (tag, want) in wanted {
         let rule = &rules[want.rule];
-        let (reason, evidence) = explained.get(tag).unwrap_or(&unexplained);
-        let stamp = RuleStamp {
-            id: rule.id,
-            version: rule.version,
+        let present = current.iter().any(|l| l.tag == *tag);
+        // A tag already there stays, unless it is another rule's: then the link is handed to
+        // the rule that keeps it on now.
+        if present && !needs_stamp(current, *tag, rule) {
+            continue;
+        }
+        let (reason, evidence) = explained.remove(tag).unwrap_or_default();
+        let write = LinkWrite {
+            customer,
+            tag: tag.0,
+            stamp: Some((rule.id, rule.version)),
+            reason,
             evidence: Some(evidence),
         };
-        links::restamp(txn, customer.0, tag.0, by(Some(stamp), reason)).await?;
-    }
-    for (want, (reason, _)) in added.iter().zip(explanations.iter().copied()) {
-        let rule = &rules[want.rule];
+        if present {
+            writes.restamped.push(write);
+            continue;
+        }
         changes.push(RuleChange {
-            tag_id: want.tag,
+            tag_id: *tag,
             added: true,
             rule_id: rule.id,
             rule_name: rule.name.clone(),
             rule_version: rule.version,
-            reason: reason.clone(),
+            reason: write.reason.clone(),
         });
+        writes.added.push(write);
     }
-    Ok(changes)
+    changes
 }
 
 fn by<'a>(stamp: Option<RuleStamp<'a>>, reason: &'a str) -> Attribution<'a> {
@@ -161,40 +277,44 @@ pub(super) fn needs_stamp(current: &[Link], tag: TagId, rule: &Rule) -> bool {
     }
 }
 
-/// Writes the rules' states that changed (a rule that never held and never will by time
-/// alone needs no row: no row means false).
-pub(super) async fn states(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
+/// Gathers the rules' states that changed into `writes`. No row means "false, and nothing
+/// due": a rule with tasks, messages or an owner to give keeps a row while it holds (its next
+/// transition to true is an edge), and any rule keeps one while a due time is set (the
+/// scheduler's queue); a rule that only tags needs nothing else, since its tags are
+/// level-triggered.
+pub(super) fn states(
     row: &customer::Model,
     set: &RuleSet,
     verdicts: &[Verdict],
     states: &HashMap<RuleId, rule_state::Model>,
     now: DateTime<Utc>,
-) -> DomainResult<()> {
-    let mut rows = Vec::new();
+    writes: &mut Writes,
+) {
     for verdict in verdicts {
         let rule = &set.rules[verdict.rule];
         let old = states.get(&rule.id);
-        let unchanged = match old {
-            Some(s) => {
-                s.holds == verdict.holds
-                    && s.rule_version == rule.version
-                    && s.next_due_at == verdict.next
+        let needed = verdict.next.is_some() || (verdict.holds && has_edges(rule));
+        if !needed {
+            if old.is_some() {
+                writes.forgotten.push((row.id.0, rule.id.0));
             }
-            None => !verdict.holds && verdict.next.is_none(),
-        };
-        if unchanged {
+            continue;
+        }
+        if old.is_some_and(|s| {
+            s.holds == verdict.holds
+                && s.rule_version == rule.version
+                && s.next_due_at == verdict.next
+        }) {
             continue;
         }
         let since = match old {
             Some(s) if s.holds == verdict.holds => s.since,
             _ => now,
         };
-        rows.push(rule_state::ActiveModel {
+        writes.states.push(rule_state::ActiveModel {
             customer_id: Set(row.id),
             rule_id: Set(rule.id),
-            tenant_id: Set(tenant),
+            tenant_id: Set(row.tenant_id),
             holds: Set(verdict.holds),
             rule_version: Set(rule.version),
             since: Set(since),
@@ -206,32 +326,13 @@ pub(super) async fn states(
             lease_token: Set(None),
         });
     }
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // In key order, as the scheduler's claims lock them.
-    rows.sort_by_key(|r| match &r.rule_id {
-        sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => id.0,
-        sea_orm::ActiveValue::NotSet => 0,
-    });
-    rule_state::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([rule_state::Column::CustomerId, rule_state::Column::RuleId])
-                .update_columns([
-                    rule_state::Column::Holds,
-                    rule_state::Column::RuleVersion,
-                    rule_state::Column::Since,
-                    rule_state::Column::EvaluatedAt,
-                    rule_state::Column::NextDueAt,
-                    rule_state::Column::LeaseUntil,
-                    rule_state::Column::LeaseToken,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await
-        .step("writing the rule states")?;
-    Ok(())
+}
+
+/// Whether a rule does something when it turns true (beyond its level-triggered tags).
+fn has_edges(rule: &Rule) -> bool {
+    rule.actions
+        .iter()
+        .any(|a| !matches!(a, RuleAction::AddTag { .. } | RuleAction::SetTier { .. }))
 }
 
 /// The owner the `assign_owner` actions of the rules that just turned true (`fired`, in the
@@ -337,17 +438,18 @@ async fn active_staff(
         .collect())
 }
 
-/// Runs the tasks and messages of the rules that just turned true (`fired`), for the customer
-/// as this change leaves it (an owner a rule gave included). Messages are outbox rows, sent
-/// once the transaction commits.
+/// Gathers into `writes` the tasks and messages of the rules that just turned true (`fired`),
+/// for the customer as this change leaves it (an owner a rule gave included). Messages are
+/// outbox rows, sent once the transaction commits.
 pub(super) async fn edges(
     txn: &DatabaseTransaction,
     row: &customer::Model,
     set: &RuleSet,
     fired: &[usize],
     now: DateTime<Utc>,
+    staffing: &mut Staffing,
+    writes: &mut Writes,
 ) -> DomainResult<()> {
-    let tenant = row.tenant_id;
     for &i in fired {
         let rule = &set.rules[i];
         for action in &rule.actions {
@@ -358,39 +460,31 @@ pub(super) async fn edges(
                     due_in_days,
                 } => {
                     let title = title.replace("{customer_name}", &row.name);
-                    for assignee in assignees(txn, tenant, *assignee, row.owner_id).await? {
-                        tasks::create(
-                            txn,
-                            NewTask {
-                                tenant,
-                                assignee,
-                                kind: TaskKind::Rule,
-                                title: &title,
-                                customer: Some(row.id),
-                                channel: None,
-                                due: due_in_days.map(|d| now + Duration::days(i64::from(d))),
-                                rule: Some(rule.id),
-                                now,
-                            },
-                        )
-                        .await?;
+                    for assignee in staffing
+                        .assignees(txn, row.tenant_id, *assignee, row.owner_id)
+                        .await?
+                    {
+                        writes.tasks.push(TaskWrite {
+                            assignee,
+                            title: title.clone(),
+                            customer: row.id,
+                            due: due_in_days.map(|d| now + Duration::days(i64::from(d))),
+                            rule: rule.id,
+                        });
                     }
                 }
                 RuleAction::NotifyOwner { message } => {
                     if let Some(owner) = row.owner_id {
-                        notify(txn, row, rule, serde_json::json!({"to": "owner", "staff_id": owner, "message": message}), now).await?;
+                        writes.notices.push(notice(row, rule, serde_json::json!({"to": "owner", "staff_id": owner, "message": message})));
                     }
                 }
                 RuleAction::NotifyCustomer { message } => {
                     if row.openid.is_some() {
-                        notify(
-                            txn,
+                        writes.notices.push(notice(
                             row,
                             rule,
                             serde_json::json!({"to": "customer", "message": message}),
-                            now,
-                        )
-                        .await?;
+                        ));
                     }
                 }
                 RuleAction::AddTag { .. }
@@ -402,60 +496,73 @@ pub(super) async fn edges(
     Ok(())
 }
 
-async fn notify(
-    txn: &DatabaseTransaction,
-    row: &customer::Model,
-    rule: &Rule,
-    mut payload: Value,
-    now: DateTime<Utc>,
-) -> DomainResult<()> {
+fn notice(row: &customer::Model, rule: &Rule, mut payload: Value) -> (Option<CustomerId>, Value) {
     payload["rule_id"] = serde_json::json!(rule.id);
     payload["rule_version"] = serde_json::json!(rule.version);
     payload["rule_name"] = serde_json::json!(rule.name);
-    outbox::record(
-        txn,
-        row.tenant_id,
-        EventKind::RuleNotification,
-        Some(row.id),
-        &payload,
-        now,
-    )
-    .await
+    (Some(row.id), payload)
 }
 
-/// Who a rule's task goes to.
-async fn assignees(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
-    assignee: Assignee,
-    owner: Option<StaffId>,
-) -> DomainResult<Vec<StaffId>> {
-    let active = |role: Option<Role>, id: Option<StaffId>| {
-        let mut query = staff::Entity::find()
-            .select_only()
-            .column(staff::Column::Id)
-            .filter(staff::Column::TenantId.eq(tenant.0))
-            .filter(staff::Column::Active.eq(true));
-        if let Some(role) = role {
-            query = query.filter(staff::Column::Role.eq(role));
-        }
-        if let Some(id) = id {
-            query = query.filter(staff::Column::Id.eq(id.0));
-        }
-        query
-            .order_by_asc(staff::Column::Id)
-            .into_tuple::<StaffId>()
-    };
-    Ok(match assignee {
-        Assignee::Owner => owner.into_iter().collect(),
-        Assignee::Managers => {
-            let managers = active(Some(Role::Manager), None).all(txn).await?;
-            if managers.is_empty() {
-                active(Some(Role::Admin), None).all(txn).await?
-            } else {
-                managers
+/// Who rules' tasks go to, read once per batch of customers.
+#[derive(Default)]
+pub(super) struct Staffing {
+    managers: Option<Vec<StaffId>>,
+    active: HashMap<StaffId, bool>,
+}
+
+impl Staffing {
+    /// Who a rule's task goes to.
+    async fn assignees(
+        &mut self,
+        txn: &DatabaseTransaction,
+        tenant: TenantId,
+        assignee: Assignee,
+        owner: Option<StaffId>,
+    ) -> DomainResult<Vec<StaffId>> {
+        let active = |role: Option<Role>, id: Option<StaffId>| {
+            let mut query = staff::Entity::find()
+                .select_only()
+                .column(staff::Column::Id)
+                .filter(staff::Column::TenantId.eq(tenant.0))
+                .filter(staff::Column::Active.eq(true));
+            if let Some(role) = role {
+                query = query.filter(staff::Column::Role.eq(role));
             }
-        }
-        Assignee::Staff { staff_id } => active(None, Some(staff_id)).all(txn).await?,
-    })
+            if let Some(id) = id {
+                query = query.filter(staff::Column::Id.eq(id.0));
+            }
+            query
+                .order_by_asc(staff::Column::Id)
+                .into_tuple::<StaffId>()
+        };
+        Ok(match assignee {
+            Assignee::Owner => owner.into_iter().collect(),
+            Assignee::Managers => {
+                if self.managers.is_none() {
+                    let managers = active(Some(Role::Manager), None).all(txn).await?;
+                    self.managers = Some(if managers.is_empty() {
+                        active(Some(Role::Admin), None).all(txn).await?
+                    } else {
+                        managers
+                    });
+                }
+                self.managers.clone().unwrap_or_default()
+            }
+            Assignee::Staff { staff_id } => {
+                let is_active = match self.active.get(&staff_id) {
+                    Some(known) => *known,
+                    None => {
+                        let found = !active(None, Some(staff_id)).all(txn).await?.is_empty();
+                        self.active.insert(staff_id, found);
+                        found
+                    }
+                };
+                if is_active {
+                    vec![staff_id]
+                } else {
+                    Vec::new()
+                }
+            }
+        })
+    }
 }

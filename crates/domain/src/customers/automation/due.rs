@@ -15,6 +15,7 @@ use super::*;
 use crate::store::lease;
 use crate::store::retry;
 use crate::support::data_version;
+use std::collections::BTreeMap;
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,26 +78,24 @@ pub async fn run_due(
         claimed,
         ..DueRound::default()
     };
+    let mut by_tenant: BTreeMap<TenantId, Vec<i64>> = BTreeMap::new();
     for (customer, tenant) in customers {
-        let evaluated = retry::retrying("rules.due", || {
-            evaluate_one(db, tenant, CustomerId(customer), now)
-        })
-        .await;
-        match evaluated {
-            Ok(changes) => {
-                round.customers += 1;
-                round.changes += changes.len() as u64;
-            }
-            // One customer failing holds up no other; its claim is given back, so the next
+        by_tenant.entry(tenant).or_default().push(customer);
+    }
+    for (tenant, customers) in by_tenant {
+        for batch in customers.chunks(EVALUATE_BATCH) {
+            let (evaluated, failed) = evaluate_batch(db, tenant, batch, now, "rules.due").await;
+            round.customers += evaluated.len() as u64;
+            round.changes += evaluated.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
+            // A customer failing holds up no other; its claim is given back, so the next
             // round tries it again.
-            Err(err) => {
-                tracing::warn!(customer, error = %err, "could not apply a customer's due rule transitions");
+            if !failed.is_empty() {
                 rule_state::Entity::update_many()
                     .col_expr(
                         rule_state::Column::LeaseUntil,
                         Expr::value(None::<DateTime<Utc>>),
                     )
-                    .filter(rule_state::Column::CustomerId.eq(customer))
+                    .filter(rule_state::Column::CustomerId.is_in(failed))
                     .filter(rule_state::Column::LeaseToken.eq(token.clone()))
                     .exec(db)
                     .await
@@ -107,32 +106,77 @@ pub async fn run_due(
     Ok(round)
 }
 
-/// Evaluates one customer again, in its own transaction under the customer's lock; returns
-/// the tags changed. A customer deleted meanwhile takes its states with it.
-pub(super) async fn evaluate_one(
+/// Customers evaluated per transaction by the scheduler and the rule jobs.
+pub const EVALUATE_BATCH: usize = 1_000;
+
+/// Evaluates `customers` again in one transaction (retried on a deadlock or a lost
+/// connection); should the batch fail, each customer in a transaction of its own, so that
+/// one failing customer holds up no other. Returns each customer evaluated with its changes,
+/// and the customers that failed.
+pub(super) async fn evaluate_batch(
     db: &DatabaseConnection,
     tenant: TenantId,
-    customer: CustomerId,
+    customers: &[i64],
     now: DateTime<Utc>,
-) -> DomainResult<Vec<RuleChange>> {
+    what: &'static str,
+) -> (Vec<(CustomerId, Vec<RuleChange>)>, Vec<i64>) {
+    match retry::retrying(what, || evaluate_many(db, tenant, customers, now)).await {
+        Ok(evaluated) => return (evaluated, Vec::new()),
+        Err(err) if customers.len() == 1 => {
+            tracing::warn!(customer = customers[0], error = %err, "could not evaluate a customer's rules");
+            return (Vec::new(), customers.to_vec());
+        }
+        Err(err) => {
+            tracing::warn!(customers = customers.len(), error = %err, "a batch of rule evaluations failed; evaluating its customers one by one");
+        }
+    }
+    let (mut evaluated, mut failed) = (Vec::new(), Vec::new());
+    for customer in customers.chunks(1) {
+        match retry::retrying(what, || evaluate_many(db, tenant, customer, now)).await {
+            Ok(done) => evaluated.extend(done),
+            Err(err) => {
+                tracing::warn!(customer = customer[0], error = %err, "could not evaluate a customer's rules");
+                failed.extend_from_slice(customer);
+            }
+        }
+    }
+    (evaluated, failed)
+}
+
+/// Evaluates `customers` of `tenant` again, in one transaction under their row locks (taken
+/// in id order, as every batch takes them); returns each live customer's tag changes.
+/// Customers deleted meanwhile take their states with them.
+pub(super) async fn evaluate_many(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    customers: &[i64],
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<(CustomerId, Vec<RuleChange>)>> {
     let txn = db.begin().await?;
-    let row = customer::Entity::find_by_id(customer)
+    let locked = customer::Entity::find()
         .filter(customer::Column::TenantId.eq(tenant.0))
-        .filter(customer::Column::DeletedAt.is_null())
+        .filter(customer::Column::Id.is_in(customers.iter().copied()))
+        .order_by_asc(customer::Column::Id)
         .lock_exclusive()
-        .one(&txn)
+        .all(&txn)
         .await
-        .step("locking the customer for its due rules")?;
-    let Some(row) = row else {
+        .step("locking the customers for their rules")?;
+    let (live, _deleted): (Vec<customer::Model>, Vec<customer::Model>) =
+        locked.into_iter().partition(|c| c.deleted_at.is_none());
+    let gone: Vec<i64> = customers
+        .iter()
+        .copied()
+        .filter(|id| !live.iter().any(|c| c.id.0 == *id))
+        .collect();
+    if !gone.is_empty() {
         rule_state::Entity::delete_many()
-            .filter(rule_state::Column::CustomerId.eq(customer.0))
+            .filter(rule_state::Column::CustomerId.is_in(gone))
             .exec(&txn)
             .await
-            .step("forgetting a deleted customer's rule states")?;
-        txn.commit().await?;
-        return Ok(Vec::new());
-    };
-    let reaction = react_row(&txn, &row, now).await?;
+            .step("forgetting deleted customers' rule states")?;
+    }
+    let ids: Vec<i64> = live.iter().map(|c| c.id.0).collect();
+    let reactions = react_many(&txn, tenant, live, now, false).await?;
     // States of rules no longer enabled (their clean-up after a disable or delete did not
     // run) would stay due for ever: they go.
     let enabled: Vec<i64> = ruleset::rule_set(&txn, tenant)
@@ -141,15 +185,23 @@ pub(super) async fn evaluate_one(
         .iter()
         .map(|r| r.id.0)
         .collect();
-    rule_state::Entity::delete_many()
-        .filter(rule_state::Column::CustomerId.eq(customer.0))
-        .filter(rule_state::Column::RuleId.is_not_in(enabled))
-        .exec(&txn)
-        .await
-        .step("forgetting the states of rules gone")?;
-    if !reaction.changes.is_empty() || reaction.owner.is_some() {
+    if !ids.is_empty() {
+        rule_state::Entity::delete_many()
+            .filter(rule_state::Column::CustomerId.is_in(ids))
+            .filter(rule_state::Column::RuleId.is_not_in(enabled))
+            .exec(&txn)
+            .await
+            .step("forgetting the states of rules gone")?;
+    }
+    if reactions
+        .iter()
+        .any(|(_, r)| !r.changes.is_empty() || r.owner.is_some())
+    {
         data_version::bump(&txn, tenant).await?;
     }
     txn.commit().await?;
-    Ok(reaction.changes)
+    Ok(reactions
+        .into_iter()
+        .map(|(id, r)| (id, r.changes))
+        .collect())
 }

@@ -6,19 +6,19 @@
 //! A job is a `rule_jobs` row; every server process's scheduler takes one batch of one job per
 //! round, under a lease (so processes share jobs, and a dead one's job resumes elsewhere), and
 //! records its progress per batch (the last customer id, counts), so a restart continues where
-//! the job stopped. Each customer is evaluated in its own transaction under its row lock, as
-//! any change is; evaluating one twice changes nothing the second time. Saves in a row share
+//! the job stopped. A batch is evaluated in one transaction under its customers' row locks
+//! (see `react_many`); evaluating a customer twice changes nothing the second time. Saves in a row share
 //! one queued backfill.
 
 use sea_orm::PaginatorTrait;
 
-use super::due::evaluate_one;
+use super::due::{EVALUATE_BATCH, evaluate_batch};
 use super::*;
 use crate::store::entities::rule_job;
 use crate::store::lease;
 
-/// Customers evaluated per batch.
-pub const JOB_BATCH: u64 = 200;
+/// Customers evaluated per batch (one transaction).
+pub const JOB_BATCH: u64 = EVALUATE_BATCH as u64;
 /// Tag changes a job keeps as examples.
 const SAMPLE: usize = 20;
 
@@ -44,6 +44,9 @@ pub enum JobStatus {
     Queued,
     Running,
     Done,
+    /// A backfill a newer one replaced before it finished (the newer one evaluates every
+    /// customer with the rules as they are now).
+    Superseded,
 }
 
 /// A job and its progress.
@@ -90,6 +93,7 @@ impl From<rule_job::Model> for RuleJob {
             status: match m.status.as_str() {
                 "done" => JobStatus::Done,
                 "running" => JobStatus::Running,
+                "superseded" => JobStatus::Superseded,
                 _ => JobStatus::Queued,
             },
             total: m.total,
@@ -108,8 +112,10 @@ impl From<rule_job::Model> for RuleJob {
 }
 
 /// Queues a backfill of the tenant's customers after `rule` was saved, in the save's
-/// transaction; a backfill still waiting to start covers it (and names the latest rule).
-/// Returns the job's id.
+/// transaction; a backfill still waiting to start covers it (and names the latest rule), and
+/// one already under way is superseded by the new one (it would finish with customers it
+/// evaluated before this save), so that saves in a row cost one pass over the customers, not
+/// one each. Returns the job's id.
 pub(crate) async fn queue_backfill(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -142,7 +148,24 @@ pub(crate) async fn queue_backfill(
             return Ok(job.id);
         }
     }
-    queue(txn, tenant, JobKind::Backfill, Some(rule), by, now).await
+    let id = queue(txn, tenant, JobKind::Backfill, Some(rule), by, now).await?;
+    // The process running it finds its lease gone when it records its batch's progress.
+    rule_job::Entity::update_many()
+        .col_expr(rule_job::Column::Status, Expr::value("superseded"))
+        .col_expr(rule_job::Column::FinishedAt, Expr::value(now))
+        .col_expr(
+            rule_job::Column::LeaseUntil,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(rule_job::Column::LeaseToken, Expr::value(None::<String>))
+        .filter(rule_job::Column::TenantId.eq(tenant.0))
+        .filter(rule_job::Column::Kind.eq(JobKind::Backfill.as_str()))
+        .filter(rule_job::Column::Status.is_in(["queued", "running"]))
+        .filter(rule_job::Column::Id.ne(id))
+        .exec(txn)
+        .await
+        .step("superseding the backfill under way")?;
+    Ok(id)
 }
 
 /// Queues a job; returns its id.
@@ -269,26 +292,17 @@ pub async fn run_jobs(
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
     let (mut changed, mut corrections) = (0_i64, 0_i64);
-    for &customer in &batch {
-        let evaluated = crate::store::retry::retrying("rules.job", || {
-            evaluate_one(db, tenant, CustomerId(customer), now)
-        })
-        .await;
-        // One customer failing holds up no other; it is evaluated again on its next change.
-        let changes = match evaluated {
-            Ok(changes) => changes,
-            Err(err) => {
-                tracing::warn!(job = candidate.id, customer, error = %err, "a rule job could not evaluate a customer");
-                continue;
-            }
-        };
+    // A customer that cannot be evaluated holds up no other; it is evaluated again on its
+    // next change.
+    let (evaluated, _failed) = evaluate_batch(db, tenant, &batch, now, "rules.job").await;
+    for (customer, changes) in evaluated {
         if !changes.is_empty() {
             changed += 1;
             corrections += changes.len() as i64;
             for change in changes {
                 if sample.len() < SAMPLE {
                     sample.push(Correction {
-                        customer_id: CustomerId(customer),
+                        customer_id: customer,
                         tag_id: change.tag_id,
                         added: change.added,
                         rule_id: change.rule_id,
@@ -347,7 +361,7 @@ pub async fn run_jobs(
     if recorded == 0 {
         tracing::warn!(
             job = candidate.id,
-            "a rule job's batch outlived its lease; another process took the job over and runs the batch again"
+            "a rule job's batch ended after its lease: another process took the job over (and runs the batch again), or a newer backfill superseded it"
         );
     }
     Ok(batch.len() as u64)
@@ -363,7 +377,7 @@ pub async fn recheck_now(db: &DatabaseConnection, tenant: TenantId) -> DomainRes
     let id = queue(db, tenant, JobKind::Recheck, None, None, clock::now()).await?;
     loop {
         let current = job(db, tenant, id).await?;
-        if current.status == JobStatus::Done {
+        if matches!(current.status, JobStatus::Done | JobStatus::Superseded) {
             return Ok(current);
         }
         if run_jobs(db, clock::now(), Duration::seconds(60)).await? == 0 {

@@ -4,6 +4,9 @@
 use super::*;
 use crate::rules::condition::FactKind;
 
+/// Customers whose facts one query reads.
+const IDS_PER_QUERY: usize = 1_000;
+
 /// Loads what the rules measure of one customer: its fields and custom fields always, and
 /// the facts of the kinds the rules measure.
 ///
@@ -15,6 +18,110 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(
     measured: &[(FactKind, Option<Vec<String>>)],
     fresh: bool,
 ) -> DomainResult<CustomerFacts> {
+    Ok(
+        load_facts_many(conn, std::slice::from_ref(row), defs, measured, fresh)
+            .await?
+            .pop()
+            .unwrap_or_default(),
+    )
+}
+
+/// [`load_facts`] for several customers, in one query per kind of fact (per thousand
+/// customers) however many there are; the facts come in the order of `rows`.
+pub(crate) async fn load_facts_many<C: ConnectionTrait>(
+    conn: &C,
+    rows: &[customer::Model],
+    defs: &[CustomFieldDef],
+    measured: &[(FactKind, Option<Vec<String>>)],
+    fresh: bool,
+) -> DomainResult<Vec<CustomerFacts>> {
+    let mut all: Vec<CustomerFacts> = rows.iter().map(standard_facts).collect();
+    let slot: HashMap<i64, usize> = rows.iter().enumerate().map(|(i, r)| (r.id.0, i)).collect();
+    let wants = |kind: FactKind| !fresh && measured.iter().any(|(k, _)| *k == kind);
+    // Only the event kinds some rule measures (all of them if one measures any kind).
+    let mut kinds: Option<Vec<String>> = Some(Vec::new());
+    for (kind, names) in measured {
+        if *kind != FactKind::Events {
+            continue;
+        }
+        match (names, kinds.as_mut()) {
+            (Some(names), Some(all)) => all.extend(names.iter().cloned()),
+            _ => kinds = None,
+        }
+    }
+    for chunk in rows.chunks(IDS_PER_QUERY) {
+        let ids: Vec<i64> = chunk.iter().map(|r| r.id.0).collect();
+        if !defs.is_empty() {
+            for (customer, values) in load_field_values(conn, defs, &ids).await? {
+                let Some(&i) = slot.get(&customer) else {
+                    continue;
+                };
+                custom_facts(&mut all[i], defs, values);
+            }
+        }
+        if wants(FactKind::Orders) {
+            for o in order::Entity::find()
+                .filter(order::Column::CustomerId.is_in(ids.clone()))
+                .all(conn)
+                .await
+                .step("reading the customers' orders")?
+            {
+                if let Some(&i) = slot.get(&o.customer_id.0) {
+                    all[i].orders.push(OrderFact {
+                        occurred_at: o.occurred_at,
+                        amount_fen: o.amount_fen,
+                        currency: o.currency,
+                        product_category: o.product_category,
+                        status: o.status,
+                    });
+                }
+            }
+        }
+        if wants(FactKind::FollowUps) {
+            for f in follow_up::Entity::find()
+                .filter(follow_up::Column::CustomerId.is_in(ids.clone()))
+                .all(conn)
+                .await
+                .step("reading the customers' follow-ups")?
+            {
+                if let Some(&i) = slot.get(&f.customer_id.0) {
+                    all[i].follow_ups.push(FollowUpFact {
+                        occurred_at: f.occurred_at,
+                        kind: f.kind,
+                        stage: f.stage,
+                    });
+                }
+            }
+        }
+        if wants(FactKind::Events) {
+            let mut query = activity_event::Entity::find()
+                .filter(activity_event::Column::CustomerId.is_in(ids.clone()));
+            if let Some(kinds) = &kinds {
+                query = query.filter(activity_event::Column::Kind.is_in(kinds.clone()));
+            }
+            for e in query
+                .all(conn)
+                .await
+                .step("reading the customers' events")?
+            {
+                if let Some(&i) = slot.get(&e.customer_id.0) {
+                    all[i].events.push(EventFact {
+                        occurred_at: e.occurred_at,
+                        kind: e.kind,
+                        properties: e
+                            .properties
+                            .and_then(|p| serde_json::from_str(&p).ok())
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// The customer's own fields as the rules see them.
+fn standard_facts(row: &customer::Model) -> CustomerFacts {
     let mut facts = CustomerFacts::default();
     let f = &mut facts.fields;
     for (name, value) in [
@@ -46,96 +153,31 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(
             f.insert(name, Datum::Time(value));
         }
     }
-    if !defs.is_empty() {
-        let values = load_field_values(conn, defs, &[row.id.0])
-            .await?
-            .remove(&row.id.0)
-            .unwrap_or_default();
-        for (key, value) in values {
-            let Some(def) = defs.iter().find(|d| d.key == key) else {
-                continue;
-            };
-            let datum = match (def.field_type, &value) {
-                (FieldType::Number, v) => v.as_f64().map(Datum::Number),
-                (FieldType::Date, Value::String(s)) => s.parse().ok().map(Datum::Date),
-                (FieldType::MultiSelect, Value::Array(items)) => Some(Datum::List(
-                    items
-                        .iter()
-                        .filter_map(|i| i.as_str().map(str::to_owned))
-                        .collect(),
-                )),
-                (_, Value::String(s)) => Some(Datum::Text(s.clone())),
-                _ => None,
-            };
-            if let Some(datum) = datum {
-                facts.custom.insert(key, datum);
-            }
+    facts
+}
+
+/// The customer's custom field values as the rules see them.
+fn custom_facts(facts: &mut CustomerFacts, defs: &[CustomFieldDef], values: Map<String, Value>) {
+    for (key, value) in values {
+        let Some(def) = defs.iter().find(|d| d.key == key) else {
+            continue;
+        };
+        let datum = match (def.field_type, &value) {
+            (FieldType::Number, v) => v.as_f64().map(Datum::Number),
+            (FieldType::Date, Value::String(s)) => s.parse().ok().map(Datum::Date),
+            (FieldType::MultiSelect, Value::Array(items)) => Some(Datum::List(
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+            )),
+            (_, Value::String(s)) => Some(Datum::Text(s.clone())),
+            _ => None,
+        };
+        if let Some(datum) = datum {
+            facts.custom.insert(key, datum);
         }
     }
-    let wants = |kind: FactKind| !fresh && measured.iter().any(|(k, _)| *k == kind);
-    if wants(FactKind::Orders) {
-        facts.orders = order::Entity::find()
-            .filter(order::Column::CustomerId.eq(row.id.0))
-            .all(conn)
-            .await
-            .step("reading the customer's orders")?
-            .into_iter()
-            .map(|o| OrderFact {
-                occurred_at: o.occurred_at,
-                amount_fen: o.amount_fen,
-                currency: o.currency,
-                product_category: o.product_category,
-                status: o.status,
-            })
-            .collect();
-    }
-    if wants(FactKind::FollowUps) {
-        facts.follow_ups = follow_up::Entity::find()
-            .filter(follow_up::Column::CustomerId.eq(row.id.0))
-            .all(conn)
-            .await
-            .step("reading the customer's follow-ups")?
-            .into_iter()
-            .map(|f| FollowUpFact {
-                occurred_at: f.occurred_at,
-                kind: f.kind,
-                stage: f.stage,
-            })
-            .collect();
-    }
-    if wants(FactKind::Events) {
-        // Only the event kinds some rule measures (all of them if one measures any kind).
-        let mut kinds: Option<Vec<String>> = Some(Vec::new());
-        for (kind, names) in measured {
-            if *kind != FactKind::Events {
-                continue;
-            }
-            match (names, kinds.as_mut()) {
-                (Some(names), Some(all)) => all.extend(names.iter().cloned()),
-                _ => kinds = None,
-            }
-        }
-        let mut query =
-            activity_event::Entity::find().filter(activity_event::Column::CustomerId.eq(row.id.0));
-        if let Some(kinds) = kinds {
-            query = query.filter(activity_event::Column::Kind.is_in(kinds));
-        }
-        facts.events = query
-            .all(conn)
-            .await
-            .step("reading the customer's events")?
-            .into_iter()
-            .map(|e| EventFact {
-                occurred_at: e.occurred_at,
-                kind: e.kind,
-                properties: e
-                    .properties
-                    .and_then(|p| serde_json::from_str(&p).ok())
-                    .unwrap_or_default(),
-            })
-            .collect();
-    }
-    Ok(facts)
 }
 
 /// Brings the fields the rules see up to date with an owner a rule just gave or took.

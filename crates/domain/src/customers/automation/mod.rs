@@ -49,6 +49,7 @@ pub use due::{DueRound, run_due};
 
 pub use check::RuleCheck;
 pub(crate) use load::load_facts;
+use load::load_facts_many;
 use resolve::{Link, Present, Resolution, Verdict, Want, earliest, evaluate_all, resolve, tier_of};
 use ruleset::RuleSet;
 
@@ -244,7 +245,8 @@ pub(crate) async fn react_row(
     row: &customer::Model,
     now: DateTime<Utc>,
 ) -> DomainResult<Reaction> {
-    react_on(txn, row.tenant_id, row.id, Some(row), now, false).await
+    let mut reactions = react_many(txn, row.tenant_id, vec![row.clone()], now, false).await?;
+    Ok(reactions.pop().map(|(_, r)| r).unwrap_or_default())
 }
 
 async fn react_to(
@@ -254,62 +256,165 @@ async fn react_to(
     now: DateTime<Utc>,
     fresh: bool,
 ) -> DomainResult<Reaction> {
-    react_on(txn, tenant, customer, None, now, fresh).await
-}
-
-#[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer))]
-async fn react_on(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
-    customer: CustomerId,
-    written: Option<&customer::Model>,
-    now: DateTime<Utc>,
-    fresh: bool,
-) -> DomainResult<Reaction> {
+    // A tenant without rules, and a customer without a rule's tag, need not be read.
     let set = ruleset::rule_set(txn, tenant).await?;
-    let current = current_links(txn, customer).await?;
-    if set.rules.is_empty() && !current.iter().any(|l| l.source == TagSource::Rule) {
+    let links = current_links(txn, &[customer.0]).await?;
+    if nothing_to_do(&set, &links) {
         return Ok(Reaction::default());
     }
-    let row = match written {
-        Some(row) => row.clone(),
-        None => {
-            let found = customer::Entity::find_by_id(customer)
-                .filter(customer::Column::TenantId.eq(tenant.0))
-                .filter(customer::Column::DeletedAt.is_null())
-                .one(txn)
-                .await
-                .step("reading the customer for the rules")?;
-            match found {
-                Some(row) => row,
-                None => return Ok(Reaction::default()),
-            }
-        }
+    let found = customer::Entity::find_by_id(customer)
+        .filter(customer::Column::TenantId.eq(tenant.0))
+        .filter(customer::Column::DeletedAt.is_null())
+        .one(txn)
+        .await
+        .step("reading the customer for the rules")?;
+    let Some(row) = found else {
+        return Ok(Reaction::default());
     };
-    let (vetoes, states) = if fresh {
-        (HashSet::new(), HashMap::new())
+    let mut reactions = react_with(txn, tenant, &set, vec![row], links, now, fresh).await?;
+    Ok(reactions.pop().map(|(_, r)| r).unwrap_or_default())
+}
+
+fn nothing_to_do(set: &RuleSet, links: &HashMap<i64, Vec<Link>>) -> bool {
+    set.rules.is_empty()
+        && !links
+            .values()
+            .flatten()
+            .any(|l| l.source == TagSource::Rule)
+}
+
+/// [`react_many`] for the live ones of `customers` (whose rows the caller has locked).
+pub(crate) async fn react_ids(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    customers: &[i64],
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<(CustomerId, Reaction)>> {
+    let mut reactions = Vec::with_capacity(customers.len());
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        let rows = customer::Entity::find()
+            .filter(customer::Column::TenantId.eq(tenant.0))
+            .filter(customer::Column::Id.is_in(chunk.iter().copied()))
+            .filter(customer::Column::DeletedAt.is_null())
+            .order_by_asc(customer::Column::Id)
+            .all(txn)
+            .await
+            .step("reading the customers for the rules")?;
+        reactions.extend(react_many(txn, tenant, rows, now, false).await?);
+    }
+    Ok(reactions)
+}
+
+/// One customer as the rules see it, read with the others of its batch.
+struct Subject {
+    row: customer::Model,
+    current: Vec<Link>,
+    vetoes: HashSet<TagId>,
+    states: HashMap<RuleId, rule_state::Model>,
+    facts: CustomerFacts,
+}
+
+/// Runs the tenant's enabled rules on each of `rows` (live customers of `tenant` whose rows
+/// the caller has locked, in id order) and applies the verdicts. The customers are read in one
+/// query per table (per thousand customers) and written in a few multi-row statements,
+/// whatever their number: one customer and a backfill's batch take the same path. Returns
+/// each customer's reaction, in the order of `rows`.
+///
+/// `fresh`: the customers were created in this transaction and have no fact, veto or rule
+/// state yet, which saves reading them.
+#[tracing::instrument(skip_all, fields(tenant = %tenant, customers = rows.len()))]
+pub(crate) async fn react_many(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rows: Vec<customer::Model>,
+    now: DateTime<Utc>,
+    fresh: bool,
+) -> DomainResult<Vec<(CustomerId, Reaction)>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = ruleset::rule_set(txn, tenant).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
+    let links = current_links(txn, &ids).await?;
+    react_with(txn, tenant, &set, rows, links, now, fresh).await
+}
+
+/// [`react_many`] with the rule set and the customers' links read.
+async fn react_with(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    set: &RuleSet,
+    rows: Vec<customer::Model>,
+    mut links: HashMap<i64, Vec<Link>>,
+    now: DateTime<Utc>,
+    fresh: bool,
+) -> DomainResult<Vec<(CustomerId, Reaction)>> {
+    if nothing_to_do(set, &links) {
+        return Ok(rows.iter().map(|r| (r.id, Reaction::default())).collect());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
+    let (mut vetoes, mut states) = if fresh {
+        (HashMap::new(), HashMap::new())
     } else {
-        (
-            read_vetoes(txn, customer).await?,
-            read_states(txn, customer).await?,
-        )
+        (read_vetoes(txn, &ids).await?, read_states(txn, &ids).await?)
     };
     // States of rules no longer enabled (a disable's clean-up that did not run) go, so that
     // none stays due for ever.
-    let orphans: Vec<i64> = states
-        .keys()
-        .filter(|id| !set.rules.iter().any(|r| r.id == **id))
-        .map(|id| id.0)
-        .collect();
-    if !orphans.is_empty() {
-        rule_state::Entity::delete_many()
-            .filter(rule_state::Column::CustomerId.eq(customer.0))
-            .filter(rule_state::Column::RuleId.is_in(orphans))
-            .exec(txn)
-            .await
-            .step("forgetting the states of rules gone")?;
+    let enabled: Vec<i64> = set.rules.iter().map(|r| r.id.0).collect();
+    let orphaned = states
+        .values()
+        .flat_map(|s| s.keys())
+        .any(|id| !enabled.contains(&id.0));
+    if orphaned {
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            rule_state::Entity::delete_many()
+                .filter(rule_state::Column::CustomerId.is_in(chunk.iter().copied()))
+                .filter(rule_state::Column::RuleId.is_not_in(enabled.iter().copied()))
+                .exec(txn)
+                .await
+                .step("forgetting the states of rules gone")?;
+        }
+        for held in states.values_mut() {
+            held.retain(|id, _| enabled.contains(&id.0));
+        }
     }
-    let mut facts = load_facts(txn, &row, &set.defs, &set.measured, fresh).await?;
+    let facts = load_facts_many(txn, &rows, &set.defs, &set.measured, fresh).await?;
+    let subjects = rows.into_iter().zip(facts).map(|(row, facts)| Subject {
+        current: links.remove(&row.id.0).unwrap_or_default(),
+        vetoes: vetoes.remove(&row.id.0).unwrap_or_default(),
+        states: states.remove(&row.id.0).unwrap_or_default(),
+        row,
+        facts,
+    });
+    let mut writes = apply::Writes::default();
+    let mut staffing = apply::Staffing::default();
+    let mut reactions = Vec::with_capacity(ids.len());
+    for subject in subjects {
+        let id = subject.row.id;
+        let reaction = decide(txn, set, subject, now, &mut writes, &mut staffing).await?;
+        reactions.push((id, reaction));
+    }
+    writes.flush(txn, tenant, now).await?;
+    Ok(reactions)
+}
+
+/// Decides what the rules do to one customer and gathers the writes into `writes`; only an
+/// owner a rule gives or takes is written at once (the rules run again on it).
+async fn decide(
+    txn: &DatabaseTransaction,
+    set: &RuleSet,
+    subject: Subject,
+    now: DateTime<Utc>,
+    writes: &mut apply::Writes,
+    staffing: &mut apply::Staffing,
+) -> DomainResult<Reaction> {
+    let Subject {
+        row,
+        current,
+        vetoes,
+        states,
+        mut facts,
+    } = subject;
     let base: Vec<Link> = current
         .iter()
         .copied()
@@ -324,7 +429,7 @@ async fn react_on(
     let mut fired: Vec<usize> = Vec::new();
     let mut owner = None;
     let (wants, verdicts) = loop {
-        let (wants, verdicts) = evaluate_all(&set, &facts, &base, &vetoes, &clock, &carried);
+        let (wants, verdicts) = evaluate_all(set, &facts, &base, &vetoes, &clock, &carried);
         let turned: Vec<usize> = verdicts
             .iter()
             .filter(|v| v.holds && !fired.contains(&v.rule))
@@ -332,7 +437,7 @@ async fn react_on(
             .map(|v| v.rule)
             .collect();
         fired.extend(&turned);
-        match apply::owners(txn, &row, &set, &turned, now).await? {
+        match apply::owners(txn, &row, set, &turned, now).await? {
             Some(assigned) => {
                 owner = Some(assigned.owner_id);
                 load::owner_changed(&mut facts, &assigned);
@@ -356,22 +461,15 @@ async fn react_on(
             (tag, explain(rule, &evaluation, want.extra.clone()))
         })
         .collect();
-    let changes = apply::links(txn, &row, &set, &current, &resolution, &explained, now).await?;
+    let changes = apply::links(&row, set, &current, &resolution, explained, writes);
     // Vetoes no rule needs any more: the tag may come back on a new transition.
-    let lifted: Vec<i64> = vetoes
-        .iter()
-        .filter(|t| !wants.iter().any(|w| w.tag == **t))
-        .map(|t| t.0)
-        .collect();
-    links::lift_vetoes(
-        txn,
-        Links::OfCustomer {
-            customer: customer.0,
-            tags: &lifted,
-        },
-    )
-    .await?;
-    apply::states(txn, tenant, &row, &set, &verdicts, &states, now).await?;
+    writes.lifted.extend(
+        vetoes
+            .iter()
+            .filter(|t| !wants.iter().any(|w| w.tag == **t))
+            .map(|t| (row.id.0, t.0)),
+    );
+    apply::states(&row, set, &verdicts, &states, now, writes);
     // A rule that held only until an owner arrived (待分配's "no owner") raises nothing; a
     // rule whose own assignment made it false has done what it is for, and its tasks and
     // messages go to the new owner.
@@ -385,65 +483,91 @@ async fn react_on(
                     .any(|a| matches!(a, RuleAction::AssignOwner { .. }))
         })
         .collect();
-    apply::edges(txn, &row, &set, &fired, now).await?;
+    apply::edges(txn, &row, set, &fired, now, staffing, writes).await?;
+    if !changes.is_empty() || owner.is_some() {
+        writes.touched = true;
+    }
     Ok(Reaction { changes, owner })
 }
 
-// The engine's reads are plain reads: every caller locks the customer's row before its
+/// Customers (or pairs) one statement names.
+const IDS_PER_STATEMENT: usize = 1_000;
+
+// The engine's reads are plain reads: every caller locks the customers' rows before its
 // first plain read in the transaction (so that on MySQL the transaction's snapshot is taken
 // after the lock and shows what the previous holder committed), and every writer of these
 // rows holds that lock. Locking reads here would take gap locks on a new customer's empty
 // ranges and make concurrent captures deadlock on their inserts.
-async fn current_links(txn: &DatabaseTransaction, customer: CustomerId) -> DomainResult<Vec<Link>> {
-    Ok(customer_tag::Entity::find()
-        .select_only()
-        .column(customer_tag::Column::TagId)
-        .column(customer_tag::Column::Source)
-        .column(customer_tag::Column::RuleId)
-        .column(customer_tag::Column::RuleVersion)
-        .filter(customer_tag::Column::CustomerId.eq(customer.0))
-        .into_tuple::<(TagId, TagSource, Option<RuleId>, Option<i32>)>()
-        .all(txn)
-        .await
-        .step("reading the customer's tags for the rules")?
-        .into_iter()
-        .map(|(tag, source, rule, rule_version)| Link {
-            tag,
-            source,
-            rule,
-            rule_version,
-        })
-        .collect())
+async fn current_links(
+    txn: &DatabaseTransaction,
+    customers: &[i64],
+) -> DomainResult<HashMap<i64, Vec<Link>>> {
+    let mut out: HashMap<i64, Vec<Link>> = HashMap::new();
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        let rows = customer_tag::Entity::find()
+            .select_only()
+            .column(customer_tag::Column::CustomerId)
+            .column(customer_tag::Column::TagId)
+            .column(customer_tag::Column::Source)
+            .column(customer_tag::Column::RuleId)
+            .column(customer_tag::Column::RuleVersion)
+            .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().copied()))
+            .into_tuple::<(i64, TagId, TagSource, Option<RuleId>, Option<i32>)>()
+            .all(txn)
+            .await
+            .step("reading the customers' tags for the rules")?;
+        for (customer, tag, source, rule, rule_version) in rows {
+            out.entry(customer).or_default().push(Link {
+                tag,
+                source,
+                rule,
+                rule_version,
+            });
+        }
+    }
+    Ok(out)
 }
 
 async fn read_vetoes(
     txn: &DatabaseTransaction,
-    customer: CustomerId,
-) -> DomainResult<HashSet<TagId>> {
-    Ok(tag_veto::Entity::find()
-        .select_only()
-        .column(tag_veto::Column::TagId)
-        .filter(tag_veto::Column::CustomerId.eq(customer.0))
-        .into_tuple::<TagId>()
-        .all(txn)
-        .await
-        .step("reading the customer's vetoed tags")?
-        .into_iter()
-        .collect())
+    customers: &[i64],
+) -> DomainResult<HashMap<i64, HashSet<TagId>>> {
+    let mut out: HashMap<i64, HashSet<TagId>> = HashMap::new();
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        let rows = tag_veto::Entity::find()
+            .select_only()
+            .column(tag_veto::Column::CustomerId)
+            .column(tag_veto::Column::TagId)
+            .filter(tag_veto::Column::CustomerId.is_in(chunk.iter().copied()))
+            .into_tuple::<(i64, TagId)>()
+            .all(txn)
+            .await
+            .step("reading the customers' vetoed tags")?;
+        for (customer, tag) in rows {
+            out.entry(customer).or_default().insert(tag);
+        }
+    }
+    Ok(out)
 }
 
 async fn read_states(
     txn: &DatabaseTransaction,
-    customer: CustomerId,
-) -> DomainResult<HashMap<RuleId, rule_state::Model>> {
-    Ok(rule_state::Entity::find()
-        .filter(rule_state::Column::CustomerId.eq(customer.0))
-        .all(txn)
-        .await
-        .step("reading the customer's rule states")?
-        .into_iter()
-        .map(|s| (s.rule_id, s))
-        .collect())
+    customers: &[i64],
+) -> DomainResult<HashMap<i64, HashMap<RuleId, rule_state::Model>>> {
+    let mut out: HashMap<i64, HashMap<RuleId, rule_state::Model>> = HashMap::new();
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        let rows = rule_state::Entity::find()
+            .filter(rule_state::Column::CustomerId.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await
+            .step("reading the customers' rule states")?;
+        for state in rows {
+            out.entry(state.customer_id.0)
+                .or_default()
+                .insert(state.rule_id, state);
+        }
+    }
+    Ok(out)
 }
 
 /// Turns the links rule `rule` holds into a person's (`staff`'s) manual tags, for a rule

@@ -64,23 +64,26 @@ pub(crate) async fn preview(
             .all(&txn)
             .await
             .step("reading customers to preview")?;
-        for row in &rows {
-            let mut current = current_links(&txn, row.id).await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
+        let mut links = current_links(&txn, &ids).await?;
+        let mut vetoes = read_vetoes(&txn, &ids).await?;
+        let facts = load_facts_many(&txn, &rows, &set.defs, &set.measured, false).await?;
+        for (row, facts) in rows.iter().zip(&facts) {
+            let mut current = links.remove(&row.id.0).unwrap_or_default();
             for link in current
                 .iter_mut()
                 .filter(|l| kept.is_some() && l.rule == kept)
             {
                 link.source = TagSource::Manual;
             }
-            let vetoes = read_vetoes(&txn, row.id).await?;
-            let facts = load_facts(&txn, row, &set.defs, &set.measured, false).await?;
+            let vetoes = vetoes.remove(&row.id.0).unwrap_or_default();
             let base: Vec<Link> = current
                 .iter()
                 .copied()
                 .filter(|l| l.source != TagSource::Rule)
                 .collect();
             let carried: HashSet<TagId> = current.iter().map(|l| l.tag).collect();
-            let (wants, _) = evaluate_all(&set, &facts, &base, &vetoes, &clock, &carried);
+            let (wants, _) = evaluate_all(&set, facts, &base, &vetoes, &clock, &carried);
             let after: HashSet<TagId> = resolve(&base, &wants, &vetoes, &set.info)
                 .tags
                 .into_keys()

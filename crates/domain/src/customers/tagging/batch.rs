@@ -81,10 +81,7 @@ impl<'a> Customers<'a> {
         if outcome.added + outcome.removed > 0 {
             // The rules see the batch's tags: each customer is evaluated again.
             if automation::has_rules(&txn, self.tenant()).await? {
-                let now = clock::now();
-                for &customer in &customers {
-                    automation::react(&txn, self.tenant(), CustomerId(customer), now).await?;
-                }
+                automation::react_ids(&txn, self.tenant(), &customers, clock::now()).await?;
             }
             customer::Entity::update_many()
                 .col_expr(customer::Column::UpdatedAt, Expr::value(clock::now()))

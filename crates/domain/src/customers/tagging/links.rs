@@ -23,6 +23,10 @@ use crate::store::entities::{customer_tag, tag_history, tag_veto};
 /// Links a rule hands to a person per statement.
 const ADOPT_CHUNK: usize = 500;
 
+/// Rows per multi-row statement: well inside SQLite's 32,766 bound parameters at a link's or
+/// a history row's dozen columns.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
 /// The longest reason kept on a link or a history row, in characters.
 const REASON_MAX: usize = 200;
 
@@ -78,8 +82,16 @@ fn link_row(
 /// A set of links: one customer with several tags, or one tag on several customers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Links<'a> {
-    OfCustomer { customer: i64, tags: &'a [i64] },
-    OfTag { tag: i64, customers: &'a [i64] },
+    OfCustomer {
+        customer: i64,
+        tags: &'a [i64],
+    },
+    OfTag {
+        tag: i64,
+        customers: &'a [i64],
+    },
+    /// `(customer, tag)` pairs of any customers and tags.
+    Pairs(&'a [(i64, i64)]),
 }
 
 impl Links<'_> {
@@ -87,6 +99,7 @@ impl Links<'_> {
         match self {
             Links::OfCustomer { tags, .. } => tags.is_empty(),
             Links::OfTag { customers, .. } => customers.is_empty(),
+            Links::Pairs(pairs) => pairs.is_empty(),
         }
     }
 
@@ -95,6 +108,7 @@ impl Links<'_> {
         match *self {
             Links::OfCustomer { customer, tags } => tags.iter().map(|&t| (customer, t)).collect(),
             Links::OfTag { tag, customers } => customers.iter().map(|&c| (c, tag)).collect(),
+            Links::Pairs(pairs) => pairs.to_vec(),
         }
     }
 
@@ -107,6 +121,11 @@ impl Links<'_> {
             Links::OfTag { tag, customers } => Condition::all()
                 .add(customer_tag::Column::TagId.eq(tag))
                 .add(customer_tag::Column::CustomerId.is_in(customers.iter().copied())),
+            Links::Pairs(pairs) => pairs_of(
+                customer_tag::Column::CustomerId,
+                customer_tag::Column::TagId,
+                pairs,
+            ),
         }
     }
 }
@@ -259,6 +278,9 @@ pub(crate) async fn lift_vetoes(txn: &DatabaseTransaction, links: Links<'_>) -> 
         Links::OfTag { tag, customers } => Condition::all()
             .add(tag_veto::Column::TagId.eq(tag))
             .add(tag_veto::Column::CustomerId.is_in(customers.iter().copied())),
+        Links::Pairs(pairs) => {
+            pairs_of(tag_veto::Column::CustomerId, tag_veto::Column::TagId, pairs)
+        }
     };
     tag_veto::Entity::delete_many()
         .filter(condition)
@@ -302,6 +324,7 @@ pub(crate) async fn remove(
             tag,
             customers: &customers,
         },
+        Links::Pairs(_) => Links::Pairs(&present),
     };
     unlink(txn, tenant, read, &present, by, at).await?;
     Ok(present)
@@ -377,9 +400,19 @@ async fn record_each(
     action: TagAction,
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
-    if rows.is_empty() {
-        return Ok(());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        history_chunk(txn, tenant, chunk, action, at).await?;
     }
+    Ok(())
+}
+
+async fn history_chunk(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rows: &[(i64, i64, Attribution<'_>)],
+    action: TagAction,
+    at: DateTime<Utc>,
+) -> DomainResult<()> {
     tag_history::Entity::insert_many(rows.iter().map(|&(customer, tag, by)| {
         tag_history::ActiveModel {
             tenant_id: Set(tenant),
@@ -402,31 +435,27 @@ async fn record_each(
     Ok(())
 }
 
-/// Adds tags to one customer, each with its own attribution (the rules engine: each tag has
-/// its rule and reason), in two statements; none of the tags may be on the customer yet.
+/// Adds tags to customers, each `(customer, tag)` with its own attribution (the rules
+/// engine: each tag has its rule and reason), in a few multi-row statements however many
+/// customers they touch; none of the links may exist yet (the caller read the customers' tags
+/// under their locks).
 pub(crate) async fn add_each(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    customer: i64,
-    changes: &[(i64, Attribution<'_>)],
+    changes: &[(i64, i64, Attribution<'_>)],
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
-    if changes.is_empty() {
-        return Ok(());
+    for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+        customer_tag::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|&(customer, tag, by)| link_row(tenant, customer, tag, by, at)),
+        )
+        .exec_without_returning(txn)
+        .await
+        .step("linking tags to customers")?;
     }
-    customer_tag::Entity::insert_many(
-        changes
-            .iter()
-            .map(|&(tag, by)| link_row(tenant, customer, tag, by, at)),
-    )
-    .exec_without_returning(txn)
-    .await
-    .step("linking tags to a customer")?;
-    let rows: Vec<(i64, i64, Attribution<'_>)> = changes
-        .iter()
-        .map(|&(tag, by)| (customer, tag, by))
-        .collect();
-    record_each(txn, tenant, &rows, TagAction::Add, at).await
+    record_each(txn, tenant, changes, TagAction::Add, at).await
 }
 
 /// Gives a rule's link on one customer to another rule that wants the tag now the first one
@@ -464,27 +493,39 @@ pub(crate) async fn restamp(
     Ok(())
 }
 
-/// Removes tags from one customer, each with its own attribution, in two statements; the
-/// caller read them on the customer under its lock.
+/// Removes links from customers, each `(customer, tag)` with its own attribution, in a few
+/// statements however many customers they touch; the caller read them on the customers under
+/// their locks.
 pub(crate) async fn remove_each(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    customer: i64,
-    changes: &[(i64, Attribution<'_>)],
+    changes: &[(i64, i64, Attribution<'_>)],
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
-    if changes.is_empty() {
-        return Ok(());
+    for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+        let pairs: Vec<(i64, i64)> = chunk.iter().map(|&(c, t, _)| (c, t)).collect();
+        customer_tag::Entity::delete_many()
+            .filter(pairs_of(
+                customer_tag::Column::CustomerId,
+                customer_tag::Column::TagId,
+                &pairs,
+            ))
+            .exec(txn)
+            .await
+            .step("unlinking tags from customers")?;
     }
-    customer_tag::Entity::delete_many()
-        .filter(customer_tag::Column::CustomerId.eq(customer))
-        .filter(customer_tag::Column::TagId.is_in(changes.iter().map(|(tag, _)| *tag)))
-        .exec(txn)
-        .await
-        .step("unlinking tags from a customer")?;
-    let rows: Vec<(i64, i64, Attribution<'_>)> = changes
-        .iter()
-        .map(|&(tag, by)| (customer, tag, by))
-        .collect();
-    record_each(txn, tenant, &rows, TagAction::Remove, at).await
+    record_each(txn, tenant, changes, TagAction::Remove, at).await
+}
+
+/// `(customer, tag)` in `pairs`, grouped by customer (`customer = c AND tag IN (…)`, ORed).
+fn pairs_of<C: ColumnTrait>(customer: C, tag: C, pairs: &[(i64, i64)]) -> Condition {
+    let mut by_customer: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for &(c, t) in pairs {
+        by_customer.entry(c).or_default().push(t);
+    }
+    by_customer
+        .into_iter()
+        .fold(Condition::any(), |any, (c, tags)| {
+            any.add(Condition::all().add(customer.eq(c)).add(tag.is_in(tags)))
+        })
 }
