@@ -4,6 +4,7 @@ CARGO ?= cargo
 SEARCH_BENCH_ARGS ?=
 CAPTURE_BENCH_ARGS ?=
 RULES_BENCH_ARGS ?=
+RULES_SCALE_ARGS ?=
 SDK_VENV ?= target/sdk-venv
 SIMULATOR := miniprogram-mock/simulator
 
@@ -93,6 +94,10 @@ bench-capture:
 	$(CARGO) run --release -p scantag-bench -- capture $(CAPTURE_BENCH_ARGS)
 
 ## Capture and order cost with 50 rules against none, in one run, and every rule tag checked;
-## e.g. make bench-rules RULES_BENCH_ARGS="--visits 2000 --rounds 3".
+## then the engine over a large tenant on a manual clock (1M customers, 5M orders by default):
+## the backfill next to one GROUP BY, a day of due transitions, a re-check, capture and order
+## latency with 20 rules, checked by brute force;
+## e.g. make bench-rules RULES_BENCH_ARGS="--visits 2000" RULES_SCALE_ARGS="--customers 200000".
 bench-rules:
 	$(CARGO) run --release -p scantag-bench -- rules $(RULES_BENCH_ARGS)
+	$(CARGO) run --release -p scantag-bench -- rules-at-scale $(RULES_SCALE_ARGS)

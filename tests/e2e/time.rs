@@ -631,7 +631,7 @@ async fn transitions_a_dead_scheduler_had_claimed_are_applied_once_its_claim_run
     app.db
         .execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE rule_states SET lease_until = ?, lease_token = 'a-dead-process' WHERE customer_id = ?",
+            "UPDATE rule_due SET lease_until = ?, lease_token = 'a-dead-process' WHERE customer_id = ?",
             [claimed_until.into(), id.into()],
         ))
         .await

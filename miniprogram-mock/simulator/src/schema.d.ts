@@ -2949,7 +2949,8 @@ export interface components {
             /** Format: date-time */
             started_at?: string | null;
             /**
-             * @description `queued`, `running` or `done`.
+             * @description `queued`, `running`, `done`, or `superseded` (a backfill a newer one replaced before it
+             *     finished: the newer one evaluates every customer with the rules as they are now).
              * @example running
              */
             status: string;

@@ -110,21 +110,37 @@ pub(super) async fn check(
         problems,
     );
 
-    // Every rule again, now, for a sample: a non-exclusive rule's tag is there exactly when it
-    // holds; in each exclusive group the customer carries the tag of the highest-priority rule
-    // that holds (or none).
-    let rules: Vec<Value> = ruled.api.get("/api/v1/rules").await?["items"]
+    let rule_tags: BTreeSet<i64> = ruled.tags.values().copied().collect();
+    let evaluations = agree_with_rules(&ruled.api, customers, sample, &rule_tags, problems).await?;
+    Ok(format!(
+        "{checked} tags checked against SQL over all {} customers; {evaluations} rule evaluations over HTTP for {} sampled customers agree with their tags; the plain tenant carries no rule tag",
+        group(customers.len() as u64),
+        sample.min(customers.len())
+    ))
+}
+
+/// Every rule again, now, over HTTP for `sample` random customers of `customers`: a
+/// non-exclusive rule's tag is there exactly when it holds; in each exclusive group the
+/// customer carries the tag of the highest-priority rule that holds (or none). `rule_tags`
+/// are the tags rules give. Returns the evaluations made.
+pub(super) async fn agree_with_rules(
+    api: &Api,
+    customers: &[i64],
+    sample: usize,
+    rule_tags: &BTreeSet<i64>,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<usize> {
+    let rules: Vec<Value> = api.get("/api/v1/rules").await?["items"]
         .as_array()
         .context("rules")?
         .clone();
     // The group of every tag of an exclusive group.
     let mut exclusive: HashMap<i64, i64> = HashMap::new();
-    let groups = ruled.api.get("/api/v1/tag-groups").await?;
+    let groups = api.get("/api/v1/tag-groups").await?;
     for g in groups["items"].as_array().context("groups")? {
         if g["exclusive"] == true {
             let group_id = g["id"].as_i64().context("group id")?;
-            let tags = ruled
-                .api
+            let tags = api
                 .get(&format!("/api/v1/tags?group_id={group_id}"))
                 .await?;
             for tag in tags["items"].as_array().context("tags")? {
@@ -136,10 +152,7 @@ pub(super) async fn check(
     let mut evaluations = 0;
     for _ in 0..sample.min(customers.len()) {
         let customer = customers[rng.random_range(0..customers.len())];
-        let detail = ruled
-            .api
-            .get(&format!("/api/v1/customers/{customer}"))
-            .await?;
+        let detail = api.get(&format!("/api/v1/customers/{customer}")).await?;
         let carried: BTreeSet<i64> = detail["tags"]
             .as_array()
             .context("tags")?
@@ -151,8 +164,7 @@ pub(super) async fn check(
         let mut expected: BTreeSet<i64> = BTreeSet::new();
         for rule in &rules {
             let id = rule["id"].as_i64().context("rule id")?;
-            let check = ruled
-                .api
+            let check = api
                 .get(&format!(
                     "/api/v1/customers/{customer}/rules/{id}/evaluation"
                 ))
@@ -173,19 +185,12 @@ pub(super) async fn check(
                 }
             }
         }
-        let rule_tags: BTreeSet<i64> = carried
-            .intersection(&ruled.tags.values().copied().collect())
-            .copied()
-            .collect();
-        if expected != rule_tags {
+        let carried: BTreeSet<i64> = carried.intersection(rule_tags).copied().collect();
+        if expected != carried {
             problems.push(format!(
-                "customer {customer}: the rules say {expected:?}, it carries {rule_tags:?}"
+                "customer {customer}: the rules say {expected:?}, it carries {carried:?}"
             ));
         }
     }
-    Ok(format!(
-        "{checked} tags checked against SQL over all {} customers; {evaluations} rule evaluations over HTTP for {} sampled customers agree with their tags; the plain tenant carries no rule tag",
-        group(customers.len() as u64),
-        sample.min(customers.len())
-    ))
+    Ok(evaluations)
 }

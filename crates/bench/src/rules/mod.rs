@@ -28,7 +28,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 mod check;
+mod history;
 mod load;
+pub mod scale;
 mod setup;
 
 use check::{check, ids};

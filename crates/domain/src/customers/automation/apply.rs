@@ -5,6 +5,7 @@
 //! statements, however many customers the batch holds.
 
 use super::*;
+use crate::store::entities::rule_due;
 
 /// A link to write or take off, and why.
 struct LinkWrite {
@@ -46,6 +47,10 @@ pub(super) struct Writes {
     states: Vec<rule_state::ActiveModel>,
     /// `(customer, rule)` states no longer needed.
     forgotten: Vec<(i64, i64)>,
+    /// Customers' new places in the due-time queue.
+    due: Vec<rule_due::ActiveModel>,
+    /// Customers with nothing due any more.
+    undue: Vec<i64>,
     tasks: Vec<TaskWrite>,
     notices: Vec<(Option<CustomerId>, Value)>,
     /// Whether a customer's tags or owner changed (the tenant's data version moves).
@@ -114,15 +119,39 @@ impl Writes {
                         rule_state::Column::RuleVersion,
                         rule_state::Column::Since,
                         rule_state::Column::EvaluatedAt,
-                        rule_state::Column::NextDueAt,
-                        rule_state::Column::LeaseUntil,
-                        rule_state::Column::LeaseToken,
                     ])
                     .to_owned(),
                 )
                 .exec_without_returning(txn)
                 .await
                 .step("writing the rule states")?;
+        }
+        for chunk in self.undue.chunks(IDS_PER_STATEMENT) {
+            rule_due::Entity::delete_many()
+                .filter(rule_due::Column::CustomerId.is_in(chunk.iter().copied()))
+                .exec(txn)
+                .await
+                .step("taking customers off the due-time queue")?;
+        }
+        let mut due = self.due;
+        // In key order, as the scheduler's claims lock them.
+        due.sort_by_key(|r| state_key(&r.customer_id).map(|c| c.0));
+        let mut due = due.into_iter().peekable();
+        while due.peek().is_some() {
+            let chunk: Vec<rule_due::ActiveModel> = due.by_ref().take(1_000).collect();
+            rule_due::Entity::insert_many(chunk)
+                .on_conflict(
+                    OnConflict::column(rule_due::Column::CustomerId)
+                        .update_columns([
+                            rule_due::Column::NextDueAt,
+                            rule_due::Column::LeaseUntil,
+                            rule_due::Column::LeaseToken,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await
+                .step("queueing the customers' due times")?;
         }
         let tasks: Vec<NewTask<'_>> = self
             .tasks
@@ -277,54 +306,56 @@ pub(super) fn needs_stamp(current: &[Link], tag: TagId, rule: &Rule) -> bool {
     }
 }
 
-/// Gathers the rules' states that changed into `writes`. No row means "false, and nothing
-/// due": a rule with tasks, messages or an owner to give keeps a row while it holds (its next
-/// transition to true is an edge), and any rule keeps one while a due time is set (the
-/// scheduler's queue); a rule that only tags needs nothing else, since its tags are
-/// level-triggered.
+/// Gathers the rules' states that changed into `writes`, and the customer's place in the
+/// due-time queue. No state row means "does not hold": only a rule with tasks, messages or an
+/// owner to give keeps one, while it holds (its next transition to true is an edge); a rule
+/// that only tags needs none, its tags being level-triggered. The queue keeps the earliest
+/// instant any rule's verdict can change with no new fact, one row per customer.
 pub(super) fn states(
     row: &customer::Model,
     set: &RuleSet,
     verdicts: &[Verdict],
-    states: &HashMap<RuleId, rule_state::Model>,
+    held: &HashMap<RuleId, rule_state::Model>,
+    due: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     writes: &mut Writes,
 ) {
     for verdict in verdicts {
         let rule = &set.rules[verdict.rule];
-        let old = states.get(&rule.id);
-        let needed = verdict.next.is_some() || (verdict.holds && has_edges(rule));
-        if !needed {
+        let old = held.get(&rule.id);
+        if !(verdict.holds && has_edges(rule)) {
             if old.is_some() {
                 writes.forgotten.push((row.id.0, rule.id.0));
             }
             continue;
         }
-        if old.is_some_and(|s| {
-            s.holds == verdict.holds
-                && s.rule_version == rule.version
-                && s.next_due_at == verdict.next
-        }) {
+        if old.is_some_and(|s| s.holds && s.rule_version == rule.version) {
             continue;
         }
-        let since = match old {
-            Some(s) if s.holds == verdict.holds => s.since,
-            _ => now,
-        };
         writes.states.push(rule_state::ActiveModel {
             customer_id: Set(row.id),
             rule_id: Set(rule.id),
             tenant_id: Set(row.tenant_id),
-            holds: Set(verdict.holds),
+            holds: Set(true),
             rule_version: Set(rule.version),
-            since: Set(since),
+            since: Set(old.map_or(now, |s| s.since)),
             evaluated_at: Set(now),
-            next_due_at: Set(verdict.next),
-            // Evaluated: no scheduler's claim is needed any more, and a new due time applies
-            // at once.
-            lease_until: Set(None),
-            lease_token: Set(None),
         });
+    }
+    let next = verdicts.iter().fold(None, |at, v| earliest(at, v.next));
+    match next {
+        None if due.is_some() => writes.undue.push(row.id.0),
+        // An evaluation ends the scheduler's claim; a new due time applies at once.
+        Some(at) if due != Some(at) || due.is_some_and(|d| d <= now) => {
+            writes.due.push(rule_due::ActiveModel {
+                customer_id: Set(row.id),
+                tenant_id: Set(row.tenant_id),
+                next_due_at: Set(at),
+                lease_until: Set(None),
+                lease_token: Set(None),
+            });
+        }
+        _ => {}
     }
 }
 

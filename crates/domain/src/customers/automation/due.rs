@@ -1,17 +1,20 @@
 //! Transitions that come with time alone (a counted order leaving its window, "30 days
-//! since" arriving): every evaluation stores in `rule_states.next_due_at` the earliest
-//! instant its verdict can change with no new fact, and a scheduler in every server process
-//! takes the due states in batches and evaluates exactly those customers again.
+//! since" arriving): every evaluation keeps in `rule_due` the earliest instant any of the
+//! customer's verdicts can change with no new fact (one row per customer with something due),
+//! and a scheduler in every server process takes the due customers in batches and evaluates
+//! exactly those again.
 //!
-//! Several processes share the work: a round claims due states with a lease (a conditional
-//! update and a token, so one process holds a state at a time; no row locks are held while
-//! claiming) and evaluates each customer in a transaction of its own under the customer's row
-//! lock, as every other change does. A transition is therefore applied once however many
-//! processes look: a second evaluation of the same customer finds the states already moved
-//! and changes nothing. A process that dies mid-round leaves its claims to expire; the
-//! evaluation is idempotent, so taking them again loses and doubles nothing.
+//! Several processes share the work: a round claims due customers with a lease (a
+//! conditional update and a token, so one process holds a customer at a time; no row locks
+//! are held while claiming) and evaluates them in batches of a thousand, each in one
+//! transaction under the customers' row locks, as every other change takes them. A
+//! transition is therefore applied once however many processes look: a second evaluation of
+//! the same customer finds its tags and states already moved and changes nothing. A process
+//! that dies mid-round leaves its claims to expire; the evaluation is idempotent, so taking
+//! them again loses and doubles nothing.
 
 use super::*;
+use crate::store::entities::rule_due;
 use crate::store::lease;
 use crate::store::retry;
 use crate::support::data_version;
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DueRound {
-    /// Due states this round claimed.
+    /// Due customers this round claimed.
     pub claimed: u64,
     /// Customers evaluated again.
     pub customers: u64,
@@ -28,50 +31,49 @@ pub struct DueRound {
     pub changes: u64,
 }
 
-/// Claims up to `limit` due states for `lease` and evaluates their customers again.
+/// Claims up to `limit` due customers for `lease` and evaluates them again.
 pub async fn run_due(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     lease: Duration,
     limit: u64,
 ) -> DomainResult<DueRound> {
-    let free = || lease::free(rule_state::Column::LeaseUntil, now);
-    let due: Vec<i64> = rule_state::Entity::find()
+    let free = || lease::free(rule_due::Column::LeaseUntil, now);
+    let due: Vec<i64> = rule_due::Entity::find()
         .select_only()
-        .column(rule_state::Column::CustomerId)
-        .filter(rule_state::Column::NextDueAt.lte(now))
+        .column(rule_due::Column::CustomerId)
+        .filter(rule_due::Column::NextDueAt.lte(now))
         .filter(free())
-        .order_by_asc(rule_state::Column::NextDueAt)
+        .order_by_asc(rule_due::Column::NextDueAt)
         .limit(limit)
         .into_tuple()
         .all(db)
         .await
-        .step("reading the due rule states")?;
+        .step("reading the due customers")?;
     if due.is_empty() {
         return Ok(DueRound::default());
     }
     let token = lease::token();
-    let claimed = rule_state::Entity::update_many()
-        .col_expr(rule_state::Column::LeaseUntil, Expr::value(now + lease))
-        .col_expr(rule_state::Column::LeaseToken, Expr::value(token.clone()))
-        .filter(rule_state::Column::CustomerId.is_in(due.clone()))
-        .filter(rule_state::Column::NextDueAt.lte(now))
+    let claimed = rule_due::Entity::update_many()
+        .col_expr(rule_due::Column::LeaseUntil, Expr::value(now + lease))
+        .col_expr(rule_due::Column::LeaseToken, Expr::value(token.clone()))
+        .filter(rule_due::Column::CustomerId.is_in(due.clone()))
+        .filter(rule_due::Column::NextDueAt.lte(now))
         .filter(free())
         .exec(db)
         .await
-        .step("claiming the due rule states")?
+        .step("claiming the due customers")?
         .rows_affected;
-    let mut customers: Vec<(i64, TenantId)> = rule_state::Entity::find()
+    let mut customers: Vec<(i64, TenantId)> = rule_due::Entity::find()
         .select_only()
-        .column(rule_state::Column::CustomerId)
-        .column(rule_state::Column::TenantId)
-        .filter(rule_state::Column::CustomerId.is_in(due))
-        .filter(rule_state::Column::LeaseToken.eq(token.clone()))
-        .distinct()
+        .column(rule_due::Column::CustomerId)
+        .column(rule_due::Column::TenantId)
+        .filter(rule_due::Column::CustomerId.is_in(due))
+        .filter(rule_due::Column::LeaseToken.eq(token.clone()))
         .into_tuple()
         .all(db)
         .await
-        .step("reading the claimed rule states")?;
+        .step("reading the claimed customers")?;
     customers.sort_unstable();
     customers.dedup();
     let mut round = DueRound {
@@ -90,13 +92,13 @@ pub async fn run_due(
             // A customer failing holds up no other; its claim is given back, so the next
             // round tries it again.
             if !failed.is_empty() {
-                rule_state::Entity::update_many()
+                rule_due::Entity::update_many()
                     .col_expr(
-                        rule_state::Column::LeaseUntil,
+                        rule_due::Column::LeaseUntil,
                         Expr::value(None::<DateTime<Utc>>),
                     )
-                    .filter(rule_state::Column::CustomerId.is_in(failed))
-                    .filter(rule_state::Column::LeaseToken.eq(token.clone()))
+                    .filter(rule_due::Column::CustomerId.is_in(failed))
+                    .filter(rule_due::Column::LeaseToken.eq(token.clone()))
                     .exec(db)
                     .await
                     .ok();
@@ -170,10 +172,15 @@ pub(super) async fn evaluate_many(
         .collect();
     if !gone.is_empty() {
         rule_state::Entity::delete_many()
-            .filter(rule_state::Column::CustomerId.is_in(gone))
+            .filter(rule_state::Column::CustomerId.is_in(gone.clone()))
             .exec(&txn)
             .await
             .step("forgetting deleted customers' rule states")?;
+        rule_due::Entity::delete_many()
+            .filter(rule_due::Column::CustomerId.is_in(gone))
+            .exec(&txn)
+            .await
+            .step("taking deleted customers off the due-time queue")?;
     }
     let ids: Vec<i64> = live.iter().map(|c| c.id.0).collect();
     let reactions = react_many(&txn, tenant, live, now, false).await?;

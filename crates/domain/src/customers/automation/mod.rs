@@ -29,7 +29,7 @@ use crate::rules::{
     TagView, eval,
 };
 use crate::store::entities::{
-    activity_event, follow_up, order, rule, rule_state, tag_veto, tenant,
+    activity_event, follow_up, order, rule, rule_due, rule_state, tag_veto, tenant,
 };
 use crate::support::audit::{self, AuditEntry};
 use crate::support::outbox::{self, EventKind};
@@ -311,6 +311,8 @@ struct Subject {
     current: Vec<Link>,
     vetoes: HashSet<TagId>,
     states: HashMap<RuleId, rule_state::Model>,
+    /// Its place in the due-time queue.
+    due: Option<DateTime<Utc>>,
     facts: CustomerFacts,
 }
 
@@ -353,10 +355,14 @@ async fn react_with(
         return Ok(rows.iter().map(|r| (r.id, Reaction::default())).collect());
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
-    let (mut vetoes, mut states) = if fresh {
-        (HashMap::new(), HashMap::new())
+    let (mut vetoes, mut states, mut due) = if fresh {
+        (HashMap::new(), HashMap::new(), HashMap::new())
     } else {
-        (read_vetoes(txn, &ids).await?, read_states(txn, &ids).await?)
+        (
+            read_vetoes(txn, &ids).await?,
+            read_states(txn, &ids).await?,
+            read_due(txn, &ids).await?,
+        )
     };
     // States of rules no longer enabled (a disable's clean-up that did not run) go, so that
     // none stays due for ever.
@@ -383,6 +389,7 @@ async fn react_with(
         current: links.remove(&row.id.0).unwrap_or_default(),
         vetoes: vetoes.remove(&row.id.0).unwrap_or_default(),
         states: states.remove(&row.id.0).unwrap_or_default(),
+        due: due.remove(&row.id.0),
         row,
         facts,
     });
@@ -413,6 +420,7 @@ async fn decide(
         current,
         vetoes,
         states,
+        due,
         mut facts,
     } = subject;
     let base: Vec<Link> = current
@@ -469,7 +477,7 @@ async fn decide(
             .filter(|t| !wants.iter().any(|w| w.tag == **t))
             .map(|t| (row.id.0, t.0)),
     );
-    apply::states(&row, set, &verdicts, &states, now, writes);
+    apply::states(&row, set, &verdicts, &states, due, now, writes);
     // A rule that held only until an owner arrived (待分配's "no owner") raises nothing; a
     // rule whose own assignment made it false has done what it is for, and its tasks and
     // messages go to the new owner.
@@ -566,6 +574,26 @@ async fn read_states(
                 .or_default()
                 .insert(state.rule_id, state);
         }
+    }
+    Ok(out)
+}
+
+async fn read_due(
+    txn: &DatabaseTransaction,
+    customers: &[i64],
+) -> DomainResult<HashMap<i64, DateTime<Utc>>> {
+    let mut out = HashMap::new();
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
+        let rows = rule_due::Entity::find()
+            .select_only()
+            .column(rule_due::Column::CustomerId)
+            .column(rule_due::Column::NextDueAt)
+            .filter(rule_due::Column::CustomerId.is_in(chunk.iter().copied()))
+            .into_tuple::<(i64, DateTime<Utc>)>()
+            .all(txn)
+            .await
+            .step("reading the customers' due times")?;
+        out.extend(rows);
     }
     Ok(out)
 }

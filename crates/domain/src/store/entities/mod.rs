@@ -18,6 +18,7 @@ pub mod invite;
 pub mod order;
 pub mod refresh_token;
 pub mod rule;
+pub mod rule_due;
 pub mod rule_job;
 pub mod rule_owner_turn;
 pub mod rule_state;

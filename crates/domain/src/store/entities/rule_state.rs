@@ -14,9 +14,6 @@ pub struct Model {
     pub rule_version: i32,
     pub since: DateTimeUtc,
     pub evaluated_at: DateTimeUtc,
-    pub next_due_at: Option<DateTimeUtc>,
-    pub lease_until: Option<DateTimeUtc>,
-    pub lease_token: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

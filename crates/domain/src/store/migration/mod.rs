@@ -42,6 +42,7 @@ mod m20261201_000033_add_outbox_delivery;
 mod m20261201_000034_add_rule_state_leases;
 mod m20261201_000035_create_rule_jobs;
 mod m20261201_000036_create_rule_versions;
+mod m20261201_000037_create_rule_due;
 
 pub struct Migrator;
 
@@ -85,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000034_add_rule_state_leases::Migration),
             Box::new(m20261201_000035_create_rule_jobs::Migration),
             Box::new(m20261201_000036_create_rule_versions::Migration),
+            Box::new(m20261201_000037_create_rule_due::Migration),
         ]
     }
 }
