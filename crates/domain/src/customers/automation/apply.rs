@@ -73,10 +73,10 @@ impl Writes {
             let (customer, tag, by) = link.by();
             links::restamp(txn, customer, tag, by).await?;
         }
-        for chunk in self.lifted.chunks(IDS_PER_STATEMENT) {
+        for chunk in self.lifted.chunks(links::PAIRS_PER_STATEMENT) {
             links::lift_vetoes(txn, Links::Pairs(chunk)).await?;
         }
-        for chunk in self.forgotten.chunks(IDS_PER_STATEMENT) {
+        for chunk in self.forgotten.chunks(links::PAIRS_PER_STATEMENT) {
             let mut by_customer: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
             for &(customer, rule) in chunk {
                 by_customer.entry(customer).or_default().push(rule);

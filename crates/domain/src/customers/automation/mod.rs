@@ -351,10 +351,21 @@ async fn react_with(
     now: DateTime<Utc>,
     fresh: bool,
 ) -> DomainResult<Vec<(CustomerId, Reaction)>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
     if nothing_to_do(set, &links) {
+        // Without rules nothing is due: a queue row left from a rule since disabled or
+        // deleted goes, or the scheduler would claim it for ever.
+        if !fresh {
+            for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                rule_due::Entity::delete_many()
+                    .filter(rule_due::Column::CustomerId.is_in(chunk.iter().copied()))
+                    .exec(txn)
+                    .await
+                    .step("taking customers off the due-time queue")?;
+            }
+        }
         return Ok(rows.iter().map(|r| (r.id, Reaction::default())).collect());
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
     let (mut vetoes, mut states, mut due) = if fresh {
         (HashMap::new(), HashMap::new(), HashMap::new())
     } else {

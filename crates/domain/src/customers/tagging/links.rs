@@ -27,6 +27,10 @@ const ADOPT_CHUNK: usize = 500;
 /// a history row's dozen columns.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
+/// `(customer, tag)` pairs one delete names: `pairs_of` ORs one term per customer, and SQLite
+/// refuses expressions nested deeper than 1,000.
+pub(crate) const PAIRS_PER_STATEMENT: usize = 200;
+
 /// The longest reason kept on a link or a history row, in characters.
 const REASON_MAX: usize = 200;
 
@@ -502,7 +506,7 @@ pub(crate) async fn remove_each(
     changes: &[(i64, i64, Attribution<'_>)],
     at: DateTime<Utc>,
 ) -> DomainResult<()> {
-    for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+    for chunk in changes.chunks(PAIRS_PER_STATEMENT) {
         let pairs: Vec<(i64, i64)> = chunk.iter().map(|&(c, t, _)| (c, t)).collect();
         customer_tag::Entity::delete_many()
             .filter(pairs_of(
