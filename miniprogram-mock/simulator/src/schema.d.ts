@@ -2865,7 +2865,11 @@ export interface components {
         RuleEvaluationView: {
             /** @description The rule's tags the customer carries. */
             carries: number[];
-            /** @description The rule's verdict when the customer was last evaluated; `null` if never. */
+            /**
+             * @description For a rule with tasks, messages or an owner to give: whether it held at the customer's
+             *     last evaluation (they happen when it next turns true). `null` for a rule that only
+             *     tags: its tags are level-triggered and no verdict is kept.
+             */
             held_before?: boolean | null;
             holds: boolean;
             /**

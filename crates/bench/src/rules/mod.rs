@@ -107,30 +107,46 @@ pub async fn run(backends: &Backends, args: &Args) -> anyhow::Result<bool> {
     if args.concurrency == 0 || args.visits == 0 || args.rounds == 0 {
         bail!("--concurrency, --visits and --rounds must be at least 1");
     }
+    let pool = args.pool;
+    on_fresh_server(
+        backends,
+        DATABASE,
+        |s| s.database_max_connections = pool,
+        async |server, database_url| bench(args, server, database_url).await,
+    )
+    .await
+}
+
+/// Runs `body` against a bench server (its settings changed by `adjust`) on the database
+/// `database`, created afresh; then stops the server and, unless `--keep`, drops the database
+/// and the run's cache keys.
+pub(super) async fn on_fresh_server(
+    backends: &Backends,
+    database: &str,
+    adjust: impl FnOnce(&mut scantag_api::settings::Settings),
+    body: impl AsyncFnOnce(&BenchServer, &SecretString) -> anyhow::Result<bool>,
+) -> anyhow::Result<bool> {
     let mysql_url = SecretString::from(backends.mysql_url.clone());
     let redis_url = SecretString::from(backends.redis_url.clone());
-    let database_url = backends::database_url(&mysql_url, DATABASE)?;
-    backends::recreate_database(&mysql_url, DATABASE).await?;
+    let database_url = backends::database_url(&mysql_url, database)?;
+    backends::recreate_database(&mysql_url, database).await?;
     let cache_prefix = format!("scantag-bench-{}", uuid::Uuid::new_v4().simple());
-    let pool = args.pool;
-    let result = match BenchServer::start(&database_url, &redis_url, &cache_prefix, |s| {
-        s.database_max_connections = pool;
-    })
-    .await
-    {
+    let result = match BenchServer::start(&database_url, &redis_url, &cache_prefix, adjust).await {
         Ok(server) => {
-            let result = bench(args, &server, &database_url).await;
+            let result = body(&server, &database_url).await;
             server.stop().await;
             result
         }
         Err(err) => Err(err),
     };
-    if !backends.keep {
+    if backends.keep {
+        eprintln!("kept database {database}");
+    } else {
         backends::delete_cache_keys(&redis_url, &cache_prefix)
             .await
             .ok();
-        if let Err(err) = backends::drop_database(&mysql_url, DATABASE).await {
-            eprintln!("scantag-bench: could not drop database {DATABASE}: {err:#}");
+        if let Err(err) = backends::drop_database(&mysql_url, database).await {
+            eprintln!("scantag-bench: could not drop database {database}: {err:#}");
         }
     }
     result

@@ -18,6 +18,7 @@ use sea_orm::TransactionTrait as _;
 
 use super::check::{agree_with_rules, ids};
 use super::history::{self, Plan};
+use super::on_fresh_server;
 use super::*;
 
 const TEMPLATES: [&str; 7] = [
@@ -71,38 +72,19 @@ pub async fn run(backends: &Backends, args: &ScaleArgs) -> anyhow::Result<bool> 
     }
     // A name of the run's own: two runs cannot wipe each other's data.
     let database = format!("scantag_bench_rules_scale_{}", std::process::id());
-    let mysql_url = SecretString::from(backends.mysql_url.clone());
-    let redis_url = SecretString::from(backends.redis_url.clone());
-    let database_url = backends::database_url(&mysql_url, &database)?;
-    backends::recreate_database(&mysql_url, &database).await?;
-    let cache_prefix = format!("scantag-bench-{}", uuid::Uuid::new_v4().simple());
     let pool = args.pool;
-    let result = match BenchServer::start(&database_url, &redis_url, &cache_prefix, |s| {
-        s.database_max_connections = pool;
-        s.dev.manual_clock = true;
-        // The clock moves a day; one token serves the whole run.
-        s.jwt.access_ttl_secs = 7 * 24 * 3600;
-    })
+    on_fresh_server(
+        backends,
+        &database,
+        |s| {
+            s.database_max_connections = pool;
+            s.dev.manual_clock = true;
+            // The clock moves a day; one token serves the whole run.
+            s.jwt.access_ttl_secs = 7 * 24 * 3600;
+        },
+        async |server, database_url| bench(args, server, database_url).await,
+    )
     .await
-    {
-        Ok(server) => {
-            let result = bench(args, &server, &database_url).await;
-            server.stop().await;
-            result
-        }
-        Err(err) => Err(err),
-    };
-    if !backends.keep {
-        backends::delete_cache_keys(&redis_url, &cache_prefix)
-            .await
-            .ok();
-        if let Err(err) = backends::drop_database(&mysql_url, &database).await {
-            eprintln!("scantag-bench: could not drop database {database}: {err:#}");
-        }
-    } else {
-        eprintln!("kept database {database}");
-    }
-    result
 }
 
 async fn scalar(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
@@ -137,7 +119,7 @@ struct Load {
 }
 
 async fn load(
-    args: &Args2<'_>,
+    args: &LoadPlan<'_>,
     visitors: &[(usize, String)],
     round: u64,
     problems: &mut Vec<String>,
@@ -194,7 +176,8 @@ async fn load(
     })
 }
 
-struct Args2<'a> {
+/// What a load phase runs against.
+struct LoadPlan<'a> {
     cfg: &'a ScaleArgs,
     warmup: usize,
     client: &'a reqwest::Client,
@@ -323,7 +306,7 @@ async fn bench(
         .map(|_| rng.random_range(1..=args.customers as i64))
         .collect();
     let mut problems = Vec::new();
-    let load_args = Args2 {
+    let load_args = LoadPlan {
         cfg: args,
         warmup: args.warmup,
         client: &client,

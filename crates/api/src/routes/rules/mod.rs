@@ -281,7 +281,9 @@ pub struct RuleEvaluationView {
     /// The rule's tags a person took off this customer: the rule does not put them back while
     /// it keeps holding.
     pub vetoed: Vec<i64>,
-    /// The rule's verdict when the customer was last evaluated; `null` if never.
+    /// For a rule with tasks, messages or an owner to give: whether it held at the customer's
+    /// last evaluation (they happen when it next turns true). `null` for a rule that only
+    /// tags: its tags are level-triggered and no verdict is kept.
     pub held_before: Option<bool>,
     /// When the verdict can next change with no new fact (a fact leaving a window, a "days
     /// since" crossing its threshold at a local midnight); `null` for never.

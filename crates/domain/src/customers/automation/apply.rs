@@ -53,8 +53,6 @@ pub(super) struct Writes {
     undue: Vec<i64>,
     tasks: Vec<TaskWrite>,
     notices: Vec<(Option<CustomerId>, Value)>,
-    /// Whether a customer's tags or owner changed (the tenant's data version moves).
-    pub(super) touched: bool,
 }
 
 impl Writes {
@@ -77,22 +75,12 @@ impl Writes {
             links::lift_vetoes(txn, Links::Pairs(chunk)).await?;
         }
         for chunk in self.forgotten.chunks(links::PAIRS_PER_STATEMENT) {
-            let mut by_customer: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
-            for &(customer, rule) in chunk {
-                by_customer.entry(customer).or_default().push(rule);
-            }
-            let condition = by_customer.into_iter().fold(
-                sea_orm::Condition::any(),
-                |any, (customer, rules)| {
-                    any.add(
-                        sea_orm::Condition::all()
-                            .add(rule_state::Column::CustomerId.eq(customer))
-                            .add(rule_state::Column::RuleId.is_in(rules)),
-                    )
-                },
-            );
             rule_state::Entity::delete_many()
-                .filter(condition)
+                .filter(links::pairs_of(
+                    rule_state::Column::CustomerId,
+                    rule_state::Column::RuleId,
+                    chunk,
+                ))
                 .exec(txn)
                 .await
                 .step("forgetting rule states no longer needed")?;
@@ -360,7 +348,7 @@ pub(super) fn states(
 }
 
 /// Whether a rule does something when it turns true (beyond its level-triggered tags).
-fn has_edges(rule: &Rule) -> bool {
+pub(super) fn has_edges(rule: &Rule) -> bool {
     rule.actions
         .iter()
         .any(|a| !matches!(a, RuleAction::AddTag { .. } | RuleAction::SetTier { .. }))

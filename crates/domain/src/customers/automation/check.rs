@@ -14,7 +14,9 @@ pub struct RuleCheck {
     pub carries: Vec<TagId>,
     /// The rule's tags a person took off and the rule may not put back.
     pub vetoed: Vec<TagId>,
-    /// Whether the rule's state on this customer was true before now.
+    /// For a rule with tasks, messages or an owner to give: whether it held at the
+    /// customer's last evaluation (when it next turns true, they happen). `None` for a rule
+    /// that only tags: its tags are level-triggered and no verdict is kept.
     pub held_before: Option<bool>,
 }
 
@@ -80,10 +82,16 @@ impl Customers<'_> {
             .into_iter()
             .filter(|t| produces.contains(t))
             .collect();
-        let held_before = rule_state::Entity::find_by_id((id, rule_id))
-            .one(self.db)
-            .await?
-            .map(|s| s.holds);
+        // A state is kept only while a rule with edges holds: no row means it did not.
+        let held_before = match apply::has_edges(&rule) {
+            true => Some(
+                rule_state::Entity::find_by_id((id, rule_id))
+                    .one(self.db)
+                    .await?
+                    .is_some_and(|s| s.holds),
+            ),
+            false => None,
+        };
         Ok(RuleCheck {
             rule,
             evaluation,

@@ -182,24 +182,9 @@ pub(super) async fn evaluate_many(
             .await
             .step("taking deleted customers off the due-time queue")?;
     }
-    let ids: Vec<i64> = live.iter().map(|c| c.id.0).collect();
-    let reactions = react_many(&txn, tenant, live, now, false).await?;
     // States of rules no longer enabled (their clean-up after a disable or delete did not
-    // run) would stay due for ever: they go.
-    let enabled: Vec<i64> = ruleset::rule_set(&txn, tenant)
-        .await?
-        .rules
-        .iter()
-        .map(|r| r.id.0)
-        .collect();
-    if !ids.is_empty() {
-        rule_state::Entity::delete_many()
-            .filter(rule_state::Column::CustomerId.is_in(ids))
-            .filter(rule_state::Column::RuleId.is_not_in(enabled))
-            .exec(&txn)
-            .await
-            .step("forgetting the states of rules gone")?;
-    }
+    // run) go with the evaluation, so none stays due for ever.
+    let reactions = react_many(&txn, tenant, live, now, false).await?;
     if reactions
         .iter()
         .any(|(_, r)| !r.changes.is_empty() || r.owner.is_some())

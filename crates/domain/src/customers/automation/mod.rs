@@ -353,10 +353,15 @@ async fn react_with(
 ) -> DomainResult<Vec<(CustomerId, Reaction)>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
     if nothing_to_do(set, &links) {
-        // Without rules nothing is due: a queue row left from a rule since disabled or
-        // deleted goes, or the scheduler would claim it for ever.
+        // Without rules nothing holds and nothing is due: states and queue rows left from
+        // rules since disabled or deleted go, or the scheduler would claim them for ever.
         if !fresh {
             for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                rule_state::Entity::delete_many()
+                    .filter(rule_state::Column::CustomerId.is_in(chunk.iter().copied()))
+                    .exec(txn)
+                    .await
+                    .step("forgetting the states of rules gone")?;
                 rule_due::Entity::delete_many()
                     .filter(rule_due::Column::CustomerId.is_in(chunk.iter().copied()))
                     .exec(txn)
@@ -503,9 +508,6 @@ async fn decide(
         })
         .collect();
     apply::edges(txn, &row, set, &fired, now, staffing, writes).await?;
-    if !changes.is_empty() || owner.is_some() {
-        writes.touched = true;
-    }
     Ok(Reaction { changes, owner })
 }
 

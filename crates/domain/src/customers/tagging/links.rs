@@ -521,8 +521,9 @@ pub(crate) async fn remove_each(
     record_each(txn, tenant, changes, TagAction::Remove, at).await
 }
 
-/// `(customer, tag)` in `pairs`, grouped by customer (`customer = c AND tag IN (…)`, ORed).
-fn pairs_of<C: ColumnTrait>(customer: C, tag: C, pairs: &[(i64, i64)]) -> Condition {
+/// `(customer, other)` in `pairs`, grouped by customer (`customer = c AND other IN (…)`,
+/// ORed); at most [`PAIRS_PER_STATEMENT`] pairs.
+pub(crate) fn pairs_of<C: ColumnTrait>(customer: C, tag: C, pairs: &[(i64, i64)]) -> Condition {
     let mut by_customer: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
     for &(c, t) in pairs {
         by_customer.entry(c).or_default().push(t);

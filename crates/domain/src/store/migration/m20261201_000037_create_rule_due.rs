@@ -72,6 +72,45 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // The columns and indexes back, each state due when its customer was (a state gone
+        // comes back on the customer's next evaluation).
+        for mut column in [
+            date_time_null("next_due_at"),
+            date_time_null("lease_until"),
+            string_len_null("lease_token", 32),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("rule_states"))
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "UPDATE rule_states SET next_due_at = \
+                 (SELECT d.next_due_at FROM rule_due d WHERE d.customer_id = rule_states.customer_id)",
+            )
+            .await?;
+        create_index(
+            manager,
+            "ix_rule_states_due",
+            "rule_states",
+            &["tenant_id", "next_due_at"],
+            false,
+        )
+        .await?;
+        create_index(
+            manager,
+            "ix_rule_states_next_due",
+            "rule_states",
+            &["next_due_at"],
+            false,
+        )
+        .await?;
         drop_table(manager, "rule_due").await
     }
 }
