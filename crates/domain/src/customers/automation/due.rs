@@ -6,18 +6,20 @@
 //!
 //! Several processes share the work: a round claims due customers with a lease (a
 //! conditional update and a token, so one process holds a customer at a time; no row locks
-//! are held while claiming) and evaluates them in batches of a thousand, each in one
-//! transaction under the customers' row locks, as every other change takes them. A
-//! transition is therefore applied once however many processes look: a second evaluation of
-//! the same customer finds its tags and states already moved and changes nothing. A process
-//! that dies mid-round leaves its claims to expire; the evaluation is idempotent, so taking
-//! them again loses and doubles nothing.
+//! are held while claiming) and evaluates them in batches of up to a thousand, two at once on
+//! MySQL, each in one transaction under the customers' row locks, as every other change takes
+//! them. A transition is therefore applied once however many processes look: a second
+//! evaluation of the same customer finds its tags and states already moved and changes
+//! nothing. A process that dies mid-round leaves its claims to expire; the evaluation is
+//! idempotent, so taking them again loses and doubles nothing.
 
 use super::*;
 use crate::store::entities::rule_due;
 use crate::store::lease;
 use crate::store::retry;
 use crate::support::data_version;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::collections::BTreeMap;
 
 /// What one round did.
@@ -85,24 +87,23 @@ pub async fn run_due(
         by_tenant.entry(tenant).or_default().push(customer);
     }
     for (tenant, customers) in by_tenant {
-        for batch in customers.chunks(EVALUATE_BATCH) {
-            let (evaluated, failed) = evaluate_batch(db, tenant, batch, now, "rules.due").await;
-            round.customers += evaluated.len() as u64;
-            round.changes += evaluated.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
-            // A customer failing holds up no other; its claim is given back, so the next
-            // round tries it again.
-            if !failed.is_empty() {
-                rule_due::Entity::update_many()
-                    .col_expr(
-                        rule_due::Column::LeaseUntil,
-                        Expr::value(None::<DateTime<Utc>>),
-                    )
-                    .filter(rule_due::Column::CustomerId.is_in(failed))
-                    .filter(rule_due::Column::LeaseToken.eq(token.clone()))
-                    .exec(db)
-                    .await
-                    .ok();
-            }
+        let (evaluated, failed) =
+            evaluate_side_by_side(db, tenant, &customers, now, "rules.due").await;
+        round.customers += evaluated.len() as u64;
+        round.changes += evaluated.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
+        // A customer failing holds up no other; its claim is given back, so the next
+        // round tries it again.
+        if !failed.is_empty() {
+            rule_due::Entity::update_many()
+                .col_expr(
+                    rule_due::Column::LeaseUntil,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .filter(rule_due::Column::CustomerId.is_in(failed))
+                .filter(rule_due::Column::LeaseToken.eq(token.clone()))
+                .exec(db)
+                .await
+                .ok();
         }
     }
     Ok(round)
@@ -111,11 +112,51 @@ pub async fn run_due(
 /// Customers evaluated per transaction by the scheduler and the rule jobs.
 pub const EVALUATE_BATCH: usize = 1_000;
 
+/// Batches of a round evaluated at once, each in its own transaction.
+const BATCHES_AT_ONCE: usize = 2;
+
+/// Evaluates `customers` of `tenant` again in batches (at least [`BATCHES_AT_ONCE`], of up to
+/// [`EVALUATE_BATCH`]), that many at once (one at a time on SQLite): the batches hold disjoint
+/// customers, each runs in its own transaction, and one waits on the database while another
+/// is decided. Returns
+/// each customer evaluated with its changes (in no particular order), and those that failed.
+pub(super) async fn evaluate_side_by_side(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    customers: &[i64],
+    now: DateTime<Utc>,
+    what: &'static str,
+) -> (Vec<(CustomerId, Vec<RuleChange>)>, Vec<i64>) {
+    // SQLite writes one transaction at a time (over one connection): batches would only queue.
+    let at_once = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => 1,
+        _ => BATCHES_AT_ONCE,
+    };
+    let size = customers.len().div_ceil(at_once).clamp(1, EVALUATE_BATCH);
+    let mut waiting = customers.chunks(size);
+    let mut running = FuturesUnordered::new();
+    let (mut evaluated, mut failed) = (Vec::new(), Vec::new());
+    loop {
+        while running.len() < at_once {
+            let Some(batch) = waiting.next() else {
+                break;
+            };
+            running.push(evaluate_batch(db, tenant, batch, now, what));
+        }
+        let Some((done, lost)) = running.next().await else {
+            break;
+        };
+        evaluated.extend(done);
+        failed.extend(lost);
+    }
+    (evaluated, failed)
+}
+
 /// Evaluates `customers` again in one transaction (retried on a deadlock or a lost
 /// connection); should the batch fail, each customer in a transaction of its own, so that
 /// one failing customer holds up no other. Returns each customer evaluated with its changes,
 /// and the customers that failed.
-pub(super) async fn evaluate_batch(
+async fn evaluate_batch(
     db: &DatabaseConnection,
     tenant: TenantId,
     customers: &[i64],

@@ -12,7 +12,7 @@
 
 use sea_orm::PaginatorTrait;
 
-use super::due::{EVALUATE_BATCH, evaluate_batch};
+use super::due::{EVALUATE_BATCH, evaluate_side_by_side};
 use super::*;
 use crate::store::entities::rule_job;
 use crate::store::lease;
@@ -294,7 +294,7 @@ pub async fn run_jobs(
     let (mut changed, mut corrections) = (0_i64, 0_i64);
     // A customer that cannot be evaluated holds up no other; it is evaluated again on its
     // next change.
-    let (evaluated, _failed) = evaluate_batch(db, tenant, &batch, now, "rules.job").await;
+    let (evaluated, _failed) = evaluate_side_by_side(db, tenant, &batch, now, "rules.job").await;
     for (customer, changes) in evaluated {
         if !changes.is_empty() {
             changed += 1;
@@ -359,10 +359,24 @@ pub async fn run_jobs(
         .step("recording a rule job's progress")?
         .rows_affected;
     if recorded == 0 {
-        tracing::warn!(
-            job = candidate.id,
-            "a rule job's batch ended after its lease: another process took the job over (and runs the batch again), or a newer backfill superseded it"
-        );
+        // A newer backfill superseding this one is the common case (rules saved in a row);
+        // a lease run out is worth a warning.
+        let status: Option<String> = rule_job::Entity::find_by_id(candidate.id)
+            .select_only()
+            .column(rule_job::Column::Status)
+            .into_tuple()
+            .one(db)
+            .await
+            .ok()
+            .flatten();
+        if status.as_deref() == Some("superseded") {
+            tracing::debug!(job = candidate.id, "a newer backfill superseded a rule job");
+        } else {
+            tracing::warn!(
+                job = candidate.id,
+                "a rule job's batch ended after its lease: another process took the job over and runs the batch again"
+            );
+        }
     }
     Ok(batch.len() as u64)
 }

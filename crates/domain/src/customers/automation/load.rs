@@ -2,7 +2,18 @@
 //! the kinds the tenant's rules measure.
 
 use super::*;
+use crate::kernel::values::{FollowUpKind, OrderStatus};
 use crate::rules::condition::FactKind;
+
+/// What the rules read of an order: customer, time, amount, currency, category, status.
+type OrderRow = (
+    CustomerId,
+    DateTime<Utc>,
+    i64,
+    String,
+    Option<String>,
+    OrderStatus,
+);
 
 /// Customers whose facts one query reads.
 const IDS_PER_QUERY: usize = 1_000;
@@ -60,56 +71,78 @@ pub(crate) async fn load_facts_many<C: ConnectionTrait>(
             }
         }
         if wants(FactKind::Orders) {
-            for o in order::Entity::find()
+            // Only the columns the rules read (a follow-up's text and an order's digest
+            // would be read and decoded for nothing).
+            let rows: Vec<OrderRow> = order::Entity::find()
+                .select_only()
+                .column(order::Column::CustomerId)
+                .column(order::Column::OccurredAt)
+                .column(order::Column::AmountFen)
+                .column(order::Column::Currency)
+                .column(order::Column::ProductCategory)
+                .column(order::Column::Status)
                 .filter(order::Column::CustomerId.is_in(ids.clone()))
+                .into_tuple()
                 .all(conn)
                 .await
-                .step("reading the customers' orders")?
-            {
-                if let Some(&i) = slot.get(&o.customer_id.0) {
+                .step("reading the customers' orders")?;
+            for (customer, occurred_at, amount_fen, currency, product_category, status) in rows {
+                if let Some(&i) = slot.get(&customer.0) {
                     all[i].orders.push(OrderFact {
-                        occurred_at: o.occurred_at,
-                        amount_fen: o.amount_fen,
-                        currency: o.currency,
-                        product_category: o.product_category,
-                        status: o.status,
+                        occurred_at,
+                        amount_fen,
+                        currency,
+                        product_category,
+                        status,
                     });
                 }
             }
         }
         if wants(FactKind::FollowUps) {
-            for f in follow_up::Entity::find()
-                .filter(follow_up::Column::CustomerId.is_in(ids.clone()))
-                .all(conn)
-                .await
-                .step("reading the customers' follow-ups")?
-            {
-                if let Some(&i) = slot.get(&f.customer_id.0) {
+            let rows: Vec<(CustomerId, DateTime<Utc>, FollowUpKind, Option<String>)> =
+                follow_up::Entity::find()
+                    .select_only()
+                    .column(follow_up::Column::CustomerId)
+                    .column(follow_up::Column::OccurredAt)
+                    .column(follow_up::Column::Kind)
+                    .column(follow_up::Column::Stage)
+                    .filter(follow_up::Column::CustomerId.is_in(ids.clone()))
+                    .into_tuple()
+                    .all(conn)
+                    .await
+                    .step("reading the customers' follow-ups")?;
+            for (customer, occurred_at, kind, stage) in rows {
+                if let Some(&i) = slot.get(&customer.0) {
                     all[i].follow_ups.push(FollowUpFact {
-                        occurred_at: f.occurred_at,
-                        kind: f.kind,
-                        stage: f.stage,
+                        occurred_at,
+                        kind,
+                        stage,
                     });
                 }
             }
         }
         if wants(FactKind::Events) {
             let mut query = activity_event::Entity::find()
+                .select_only()
+                .column(activity_event::Column::CustomerId)
+                .column(activity_event::Column::OccurredAt)
+                .column(activity_event::Column::Kind)
+                .column(activity_event::Column::Properties)
                 .filter(activity_event::Column::CustomerId.is_in(ids.clone()));
             if let Some(kinds) = &kinds {
                 query = query.filter(activity_event::Column::Kind.is_in(kinds.clone()));
             }
-            for e in query
+            let rows: Vec<(CustomerId, DateTime<Utc>, String, Option<String>)> = query
+                .into_tuple()
                 .all(conn)
                 .await
-                .step("reading the customers' events")?
-            {
-                if let Some(&i) = slot.get(&e.customer_id.0) {
+                .step("reading the customers' events")?;
+            for (customer, occurred_at, kind, properties) in rows {
+                if let Some(&i) = slot.get(&customer.0) {
                     all[i].events.push(EventFact {
-                        occurred_at: e.occurred_at,
-                        kind: e.kind,
-                        properties: e
-                            .properties
+                        occurred_at,
+                        kind,
+                        properties: properties
                             .and_then(|p| serde_json::from_str(&p).ok())
                             .unwrap_or_default(),
                     });
