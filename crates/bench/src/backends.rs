@@ -1,5 +1,6 @@
 //! The MySQL/MariaDB server and Redis the benchmark runs on: creating and dropping the bench
-//! database, connecting, reporting versions, and clearing the run's cache keys.
+//! database, connecting, reporting versions and sizes, sizing the buffer pool, and clearing
+//! the run's cache keys.
 
 use anyhow::{Context, bail};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
@@ -79,6 +80,64 @@ pub async fn mysql_version(db: &DatabaseConnection) -> anyhow::Result<String> {
         .await?
         .context("SELECT VERSION() returned no row")?;
     Ok(row.try_get_by_index::<String>(0)?)
+}
+
+/// The InnoDB buffer pool's size in bytes.
+pub async fn buffer_pool_bytes(db: &DatabaseConnection) -> anyhow::Result<u64> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT @@innodb_buffer_pool_size",
+        ))
+        .await?
+        .context("SELECT @@innodb_buffer_pool_size returned no row")?;
+    Ok(row.try_get_by_index::<u64>(0)?)
+}
+
+/// Resizes the server's InnoDB buffer pool (online; needs the privilege to set globals) and
+/// waits until the resize is done. Returns the size it had before.
+pub async fn set_buffer_pool(server_url: &SecretString, bytes: u64) -> anyhow::Result<u64> {
+    let server = connect(server_url.expose_secret(), 1).await?;
+    let before = buffer_pool_bytes(&server).await?;
+    server
+        .execute_unprepared(&format!("SET GLOBAL innodb_buffer_pool_size = {bytes}"))
+        .await
+        .context("resizing the InnoDB buffer pool (--buffer-pool-mib)")?;
+    // The resize runs in the background and reports "Completed …" when done (the status may
+    // still show the last resize's for a moment).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    for _ in 0..600 {
+        let status = server
+            .query_one_raw(sea_orm::Statement::from_string(
+                server.get_database_backend(),
+                "SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'",
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<String>(1))
+            .transpose()?
+            .unwrap_or_default();
+        if status.is_empty() || status.starts_with("Completed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.close().await.ok();
+    Ok(before)
+}
+
+/// Bytes of data and indexes in `database`.
+pub async fn database_bytes(db: &DatabaseConnection, database: &str) -> anyhow::Result<u64> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS UNSIGNED) \
+                 FROM information_schema.tables WHERE table_schema = '{database}'"
+            ),
+        ))
+        .await?
+        .context("reading the database's size")?;
+    Ok(row.try_get_by_index::<u64>(0)?)
 }
 
 async fn redis_connection(url: &SecretString) -> anyhow::Result<redis::aio::MultiplexedConnection> {

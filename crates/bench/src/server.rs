@@ -1,4 +1,5 @@
-//! The real scantag server, started in-process on a random port against the bench database and
+//! The real scantag server, started in-process (on an actix system and thread of its own, as the
+//! binary runs it) on a random port against the bench database and
 //! Redis, with the bundled WeChat mock standing in for WeChat; and the JSON client that talks to
 //! it as the tenant's admin.
 
@@ -23,7 +24,7 @@ pub struct BenchServer {
     /// The bundled WeChat mock, for minting login codes.
     pub mock: MockState,
     handle: actix_web::dev::ServerHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
     // Holds the server's data directory until the server is gone.
     _data_dir: tempfile::TempDir,
 }
@@ -40,24 +41,39 @@ impl BenchServer {
         let data_dir = tempfile::tempdir().context("creating a data directory")?;
         let mut settings = settings(database_url, redis_url, cache_prefix, data_dir.path())?;
         adjust(&mut settings);
-        let app = Application::build(settings)
+        // The server runs as the binary runs it: on an actix system of its own (its scheduler
+        // and outbox on that system's thread), not on the bench's runtime beside the load.
+        let (ready, started) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("scantag-server".to_owned())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let app = match boot(settings).await {
+                        Ok((app, boot)) => {
+                            let _ = ready.send(Ok(boot));
+                            app
+                        }
+                        Err(err) => {
+                            let _ = ready.send(Err(err));
+                            return Ok(());
+                        }
+                    };
+                    app.run().await
+                })
+            })
+            .context("starting the server's thread")?;
+        let Booted {
+            base_url,
+            tenant_id,
+            invite_code,
+            mock,
+            handle,
+        } = started
             .await
-            .context("starting the scantag server")?;
-        let base_url = format!("http://{}", app.addr());
-        let (tenant, invite) =
-            scantag_api::admin::create_tenant(app.db(), "bench", None, chrono::Duration::hours(1))
-                .await
-                .context("creating the bench tenant")?;
-        let mock = app
-            .wechat_mock()
-            .context("the server did not start its bundled WeChat mock")?
-            .state()
-            .clone();
+            .context("the server's thread ended before the server started")??;
         let code = mock
             .mint_login_code(Some(ADMIN_OPENID.to_owned()), None)
             .code;
-        let handle = app.handle();
-        let task = tokio::spawn(app.run());
 
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
@@ -72,7 +88,7 @@ impl BenchServer {
         let login = api
             .post(
                 "/api/v1/auth/wechat/login",
-                &json!({ "code": code, "invite": invite.code, "display_name": "bench" }),
+                &json!({ "code": code, "invite": invite_code, "display_name": "bench" }),
             )
             .await
             .context("logging in the bench admin")?;
@@ -84,10 +100,10 @@ impl BenchServer {
         );
         Ok(BenchServer {
             api,
-            tenant_id: tenant.id.0,
+            tenant_id,
             mock,
             handle,
-            task,
+            thread,
             _data_dir: data_dir,
         })
     }
@@ -130,15 +146,47 @@ impl BenchServer {
     /// Stops the server gracefully and waits until it has closed its database pool.
     pub async fn stop(self) {
         self.handle.stop(true).await;
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => eprintln!("scantag-bench: the server stopped with an error: {err}"),
-            Err(err) => eprintln!("scantag-bench: the server task failed: {err}"),
+        let thread = self.thread;
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => eprintln!("scantag-bench: the server stopped with an error: {err}"),
+            Ok(Err(_)) | Err(_) => eprintln!("scantag-bench: the server's thread panicked"),
         }
     }
 }
 
-/// The default settings, changed the way the end-to-end test harness changes them.
+/// What the bench needs of a server started on its own thread.
+struct Booted {
+    base_url: String,
+    tenant_id: i64,
+    invite_code: String,
+    mock: MockState,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// Builds the server and creates the bench tenant, on the server's own system.
+async fn boot(settings: Settings) -> anyhow::Result<(Application, Booted)> {
+    let app = Application::build(settings)
+        .await
+        .context("starting the scantag server")?;
+    let (tenant, invite) =
+        scantag_api::admin::create_tenant(app.db(), "bench", None, chrono::Duration::hours(1))
+            .await
+            .context("creating the bench tenant")?;
+    let booted = Booted {
+        base_url: format!("http://{}", app.addr()),
+        tenant_id: tenant.id.0,
+        invite_code: invite.code,
+        mock: app
+            .wechat_mock()
+            .context("the server did not start its bundled WeChat mock")?
+            .state()
+            .clone(),
+        handle: app.handle(),
+    };
+    Ok((app, booted))
+}
+
 fn settings(
     database_url: &SecretString,
     redis_url: &SecretString,
