@@ -118,8 +118,8 @@ const BATCHES_AT_ONCE: usize = 2;
 /// Evaluates `customers` of `tenant` again in batches (at least [`BATCHES_AT_ONCE`], of up to
 /// [`EVALUATE_BATCH`]), that many at once (one at a time on SQLite): the batches hold disjoint
 /// customers, each runs in its own transaction, and one waits on the database while another
-/// is decided. Returns
-/// each customer evaluated with its changes (in no particular order), and those that failed.
+/// is decided. Returns each customer evaluated with its changes (in no particular order),
+/// and those that failed.
 pub(super) async fn evaluate_side_by_side(
     db: &DatabaseConnection,
     tenant: TenantId,
