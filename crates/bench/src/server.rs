@@ -1,7 +1,7 @@
 //! The real scantag server, started in-process (on an actix system and thread of its own, as the
-//! binary runs it) on a random port against the bench database and
-//! Redis, with the bundled WeChat mock standing in for WeChat; and the JSON client that talks to
-//! it as the tenant's admin.
+//! binary runs it) on a random port against the bench database and Redis, with the bundled
+//! WeChat mock standing in for WeChat; and the JSON client that talks to it as the tenant's
+//! admin.
 
 use std::time::Duration;
 
@@ -187,6 +187,7 @@ async fn boot(settings: Settings) -> anyhow::Result<(Application, Booted)> {
     Ok((app, booted))
 }
 
+/// The default settings, changed the way the end-to-end test harness changes them.
 fn settings(
     database_url: &SecretString,
     redis_url: &SecretString,
