@@ -71,27 +71,29 @@ pub async fn drop_database(server_url: &SecretString, database: &str) -> anyhow:
     Ok(())
 }
 
-pub async fn mysql_version(db: &DatabaseConnection) -> anyhow::Result<String> {
+/// The first value of the one row `sql` selects.
+pub async fn value<T: sea_orm::TryGetable>(
+    db: &DatabaseConnection,
+    sql: &str,
+) -> anyhow::Result<T> {
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),
-            "SELECT VERSION()",
+            sql.to_owned(),
         ))
-        .await?
-        .context("SELECT VERSION() returned no row")?;
-    Ok(row.try_get_by_index::<String>(0)?)
+        .await
+        .with_context(|| format!("running {sql}"))?
+        .with_context(|| format!("no row from {sql}"))?;
+    Ok(row.try_get_by_index::<T>(0)?)
+}
+
+pub async fn mysql_version(db: &DatabaseConnection) -> anyhow::Result<String> {
+    value(db, "SELECT VERSION()").await
 }
 
 /// The InnoDB buffer pool's size in bytes.
 pub async fn buffer_pool_bytes(db: &DatabaseConnection) -> anyhow::Result<u64> {
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT @@innodb_buffer_pool_size",
-        ))
-        .await?
-        .context("SELECT @@innodb_buffer_pool_size returned no row")?;
-    Ok(row.try_get_by_index::<u64>(0)?)
+    value(db, "SELECT @@innodb_buffer_pool_size").await
 }
 
 /// Resizes the server's InnoDB buffer pool (online; needs the privilege to set globals) and
@@ -127,17 +129,14 @@ pub async fn set_buffer_pool(server_url: &SecretString, bytes: u64) -> anyhow::R
 
 /// Bytes of data and indexes in `database`.
 pub async fn database_bytes(db: &DatabaseConnection, database: &str) -> anyhow::Result<u64> {
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            format!(
-                "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS UNSIGNED) \
-                 FROM information_schema.tables WHERE table_schema = '{database}'"
-            ),
-        ))
-        .await?
-        .context("reading the database's size")?;
-    Ok(row.try_get_by_index::<u64>(0)?)
+    value(
+        db,
+        &format!(
+            "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS UNSIGNED) \
+             FROM information_schema.tables WHERE table_schema = '{database}'"
+        ),
+    )
+    .await
 }
 
 async fn redis_connection(url: &SecretString) -> anyhow::Result<redis::aio::MultiplexedConnection> {

@@ -105,15 +105,7 @@ pub async fn run(backends: &Backends, args: &ScaleArgs) -> anyhow::Result<bool> 
 }
 
 async fn scalar(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            sql.to_owned(),
-        ))
-        .await
-        .with_context(|| format!("running {sql}"))?
-        .with_context(|| format!("no row from {sql}"))?;
-    Ok(row.try_get_by_index::<i64>(0)?)
+    backends::value(db, sql).await
 }
 
 fn sql_time(t: chrono::DateTime<Utc>) -> String {
