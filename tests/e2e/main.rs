@@ -19,6 +19,7 @@ mod rule_actions;
 mod rules;
 mod scan_to_record;
 mod search;
+mod search_index;
 mod simulator;
 mod staff;
 mod tagging;

@@ -55,7 +55,21 @@ pub struct Settings {
     pub housekeeping: HousekeepingSettings,
     pub outbox: OutboxSettings,
     pub scheduler: SchedulerSettings,
+    pub search_index: SearchIndexSettings,
     pub dev: DevSettings,
+}
+
+/// The in-process bitmap index of tag-filtered lists (`domain::search::index`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchIndexSettings {
+    /// Answer tag filters from the index; off, every list is answered by SQL.
+    pub enabled: bool,
+    /// Memory the indexes of all tenants may take together, in MiB; the least recently used
+    /// tenant's index goes first when a build would pass it.
+    pub max_mib: u64,
+    /// A tenant's index unused for this many seconds is dropped (0: kept).
+    pub idle_secs: u64,
 }
 
 /// The scheduler that applies the rules' transitions that come with time alone (a window
@@ -111,6 +125,9 @@ pub struct HousekeepingSettings {
     pub session_retention_days: u32,
     /// Days a delivered (or given up) outbox event is kept.
     pub event_retention_days: u32,
+    /// Hours a row of the search index's change feed is kept (real time); a server whose
+    /// index is older than that builds it again.
+    pub change_feed_retention_hours: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +233,12 @@ fn defaults() -> serde_json::Value {
             "idempotency_retention_hours": 24,
             "session_retention_days": 30,
             "event_retention_days": 7,
+            "change_feed_retention_hours": 24,
+        },
+        "search_index": {
+            "enabled": true,
+            "max_mib": 2048,
+            "idle_secs": 3600,
         },
         "scheduler": {
             "interval_ms": 1000,
@@ -299,6 +322,17 @@ impl Settings {
                 DAYS_MAX,
             ),
             (
+                "housekeeping.change_feed_retention_hours",
+                u64::from(self.housekeeping.change_feed_retention_hours),
+                HOURS_MAX,
+            ),
+            ("search_index.max_mib", self.search_index.max_mib, 1 << 20),
+            (
+                "search_index.idle_secs",
+                self.search_index.idle_secs,
+                DAYS_MAX * 86_400,
+            ),
+            (
                 "outbox.lease_secs",
                 self.outbox.lease_secs,
                 HOURS_MAX * 3600,
@@ -320,6 +354,11 @@ impl Settings {
             ("outbox.lease_secs", self.outbox.lease_secs, 10),
             ("scheduler.batch", self.scheduler.batch, 1),
             ("scheduler.lease_secs", self.scheduler.lease_secs, 10),
+            (
+                "housekeeping.change_feed_retention_hours",
+                u64::from(self.housekeeping.change_feed_retention_hours),
+                1,
+            ),
         ];
         for (name, value, min) in floors {
             if value < min {

@@ -16,6 +16,7 @@ use scantag_auth::wechat::{WeChatApi, WeChatClient, WeChatConfig};
 use scantag_cache::Cache;
 use scantag_domain::DatabaseConnection;
 use scantag_domain::kernel::clock::{self, Clock};
+use scantag_domain::search::index::{IndexSettings, Indexes};
 use scantag_domain::support::housekeeping::{self, Retention};
 use secrecy::{ExposeSecret, SecretString};
 use tracing_actix_web::TracingLogger;
@@ -97,6 +98,15 @@ impl Application {
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             schedule_wake: Arc::new(tokio::sync::Notify::new()),
             clock,
+            indexes: Indexes::new(
+                db.clone(),
+                IndexSettings {
+                    enabled: settings.search_index.enabled,
+                    max_bytes: settings.search_index.max_mib.saturating_mul(1 << 20),
+                    idle: (settings.search_index.idle_secs > 0)
+                        .then(|| Duration::from_secs(settings.search_index.idle_secs)),
+                },
+            ),
         });
         let consumer = state.clone();
 
@@ -191,8 +201,12 @@ impl Application {
         let housekeeping = spawn_housekeeping(self.state.clone(), &self.housekeeping);
         let delivery = app::outbox::spawn(self.state.clone(), &self.outbox);
         let schedule = app::schedule::spawn(self.state.clone(), &self.scheduler);
+        let indexes = spawn_index_sweeper(self.state.clone());
         let result = self.server.await;
-        for task in [housekeeping, delivery, schedule].into_iter().flatten() {
+        for task in [housekeeping, delivery, schedule, indexes]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         if let Some(mock) = self.mock {
@@ -218,6 +232,7 @@ fn spawn_housekeeping(
         idempotency_keys: chrono::Duration::hours(i64::from(settings.idempotency_retention_hours)),
         ended_sessions: chrono::Duration::days(i64::from(settings.session_retention_days)),
         processed_events: chrono::Duration::days(i64::from(settings.event_retention_days)),
+        change_feed: chrono::Duration::hours(i64::from(settings.change_feed_retention_hours)),
     };
     let (db, clock) = (state.db.clone(), state.clock.clone());
     Some(tokio::spawn(clock::scope(clock, async move {
@@ -230,6 +245,7 @@ fn spawn_housekeeping(
                     sessions = swept.sessions,
                     refresh_tokens = swept.refresh_tokens,
                     events = swept.events,
+                    feed_rows = swept.feed_rows,
                     "housekeeping done"
                 ),
                 Err(err) => {
@@ -239,6 +255,16 @@ fn spawn_housekeeping(
             tokio::time::sleep(interval).await;
         }
     })))
+}
+
+/// Drops the search indexes of tenants idle for longer than their setting, once a minute.
+fn spawn_index_sweeper(state: web::Data<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            state.indexes.evict_idle();
+        }
+    }))
 }
 
 /// The server's clock: real time, or with `dev.manual_clock` a manual one — refused unless

@@ -1,4 +1,5 @@
-//! What every handler can reach: the database, the cache, the WeChat client, the JWT keys.
+//! What every handler can reach: the database, the cache, the WeChat client, the JWT keys,
+//! the search indexes.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use scantag_auth::wechat::WeChatApi;
 use scantag_cache::Cache;
 use scantag_domain::DatabaseConnection;
 use scantag_domain::kernel::clock::Clock;
+use scantag_domain::search::index::Indexes;
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -22,6 +24,8 @@ pub struct AppState {
     pub schedule_wake: Arc<tokio::sync::Notify>,
     /// The server's clock: real time, or the manual clock of `SCANTAG_DEV__MANUAL_CLOCK`.
     pub clock: Clock,
+    /// This process's bitmap indexes of tag-filtered lists.
+    pub indexes: Arc<Indexes>,
 }
 
 /// Where channel codes and messages lead in the mini-program, and the message templates.

@@ -258,7 +258,9 @@ export interface paths {
          * Customers matching tag operators and field filters: the exact total and one page.
          * @description Pages are newest first with an opaque keyset cursor. Answers are cached until the tenant's
          *     data changes (a change is visible to the very next request); send `Cache-Control: no-cache`
-         *     to bypass the cache. The `X-Cache` response header says `hit`, `miss` or `bypass`.
+         *     to bypass the cache. The `X-Cache` response header says `hit`, `miss` or `bypass`; on a miss
+         *     or a bypass `X-Search-Path` says whether the tenant's bitmap index or SQL computed the answer
+         *     (SQL answers while the index is built, in the background, on the tenant's first list).
          */
         post: operations["search_customers"];
         delete?: never;
@@ -2738,12 +2740,21 @@ export interface components {
          *         "backend": "mysql",
          *         "status": "ok"
          *       },
+         *       "search_index": {
+         *         "building": 0,
+         *         "bytes": 9437184,
+         *         "customers": 1000000,
+         *         "enabled": true,
+         *         "max_bytes": 2147483648,
+         *         "tenants": 3
+         *       },
          *       "status": "ready"
          *     }
          */
         Readiness: {
             cache: components["schemas"]["Dependency"];
             database: components["schemas"]["Dependency"];
+            search_index: components["schemas"]["SearchIndexReport"];
             /** @description `ready`, `degraded` (the cache is down: answers come from the database) or `unavailable`. */
             status: string;
         };
@@ -3109,6 +3120,36 @@ export interface components {
             metric: components["schemas"]["RuleMetric"];
             /** Format: double */
             weight: number;
+        };
+        /** @description What this process's search index holds (tag-filtered lists are answered from it). */
+        SearchIndexReport: {
+            /**
+             * Format: int64
+             * @description Tenants whose index is being built (their lists are answered by SQL meanwhile).
+             */
+            building: number;
+            /**
+             * Format: int64
+             * @description Bytes the ready indexes take.
+             */
+            bytes: number;
+            /**
+             * Format: int64
+             * @description Customers the ready indexes hold.
+             */
+            customers: number;
+            /** @description Whether lists are answered from the index (otherwise from SQL only). */
+            enabled: boolean;
+            /**
+             * Format: int64
+             * @description The bytes all indexes may take; the least recently used tenant's goes first.
+             */
+            max_bytes: number;
+            /**
+             * Format: int64
+             * @description Tenants whose index is ready in this process.
+             */
+            tenants: number;
         };
         /**
          * @description A filter plus paging, all in one flat object.
@@ -4352,6 +4393,8 @@ export interface operations {
                 headers: {
                     /** @description hit, miss or bypass */
                     "X-Cache"?: string;
+                    /** @description On an answer not from the cache: `index` (the tenant's bitmap index, current with every committed change) or `sql` (while the index is being built, or with it turned off). Both give the same answer. */
+                    "X-Search-Path"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,10 +1,14 @@
-//! Tag-filtered lists through the cache. An answer is cached under the tenant's data version,
-//! which every committed change moves on, so a cached answer is never stale after a write and
-//! nothing depends on deleting keys (docs/ARCHITECTURE.md, "Invalidation of cached lists").
+//! Tag-filtered lists through the cache and the search index. An answer is cached under the
+//! tenant's data version, which every committed change moves on, so a cached answer is never
+//! stale after a write and nothing depends on deleting keys (docs/ARCHITECTURE.md,
+//! "Invalidation of cached lists"). An answer not in the cache comes from the tenant's bitmap
+//! index, caught up with that same version, or from SQL while the index is being built.
+
+use std::collections::HashMap;
 
 use scantag_domain::access::{Scope, StaffActor};
 use scantag_domain::customers::{self, Viewer};
-use scantag_domain::search;
+use scantag_domain::search::{self, index};
 use scantag_domain::support::data_version;
 use sha2::{Digest, Sha256};
 
@@ -35,10 +39,30 @@ impl CacheStatus {
     }
 }
 
+/// What computed an answer the cache did not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// The tenant's bitmap index (refined in SQL for keywords, dates and free-form fields).
+    Index,
+    /// SQL alone: the index is being built, or is turned off.
+    Sql,
+}
+
+impl Path {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Path::Index => "index",
+            Path::Sql => "sql",
+        }
+    }
+}
+
 /// A serialized [`SearchResponse`].
 pub struct Answer {
     pub body: Vec<u8>,
     pub cache: CacheStatus,
+    /// `None` for an answer from the cache.
+    pub path: Option<Path>,
 }
 
 /// The total and one page of the customers `staff` sees that match `request`.
@@ -49,7 +73,8 @@ pub async fn search(
     bypass: bool,
 ) -> Result<Answer, ApiError> {
     let viewer = Viewer::of(staff);
-    let version = data_version::current(&state.db, viewer.tenant).await?;
+    let at = data_version::read(&state.db, viewer.tenant).await?;
+    let version = at.version;
     let scope = match viewer.scope {
         Scope::Tenant => "all".to_owned(),
         Scope::Own(staff) => format!("owner{staff}"),
@@ -65,6 +90,7 @@ pub async fn search(
         return Ok(Answer {
             body,
             cache: CacheStatus::Hit,
+            path: None,
         });
     }
     let cursor = request
@@ -73,14 +99,27 @@ pub async fn search(
         .map(search::decode_cursor)
         .transpose()?;
     let resolved = search::resolve(&state.db, viewer.tenant, &request.filter.to_filter()).await?;
-    let page = customers::page(
-        &state.db,
-        &viewer,
-        &resolved,
-        request.limit.unwrap_or(50),
-        cursor,
-    )
-    .await?;
+    let limit = request.limit.unwrap_or(50);
+    let (page, path) = match state.indexes.current(viewer.tenant, at).await? {
+        Some(held) => (
+            index::page(
+                &state.db,
+                &held,
+                &viewer,
+                &resolved,
+                limit,
+                cursor,
+                index::Refine::Auto,
+            )
+            .await?,
+            Path::Index,
+        ),
+        None => (
+            search::page(&state.db, &viewer, &resolved, limit, cursor).await?,
+            Path::Sql,
+        ),
+    };
+    let page = customers::loaded(&state.db, viewer.tenant, page).await?;
     let response = SearchResponse {
         total: page.total,
         items: page.items.into_iter().map(CustomerView::from).collect(),
@@ -95,5 +134,21 @@ pub async fn search(
         } else {
             CacheStatus::Miss
         },
+        path: Some(path),
     })
+}
+
+/// How many customers `staff` sees carry each tag, from the index when it is ready (`None`:
+/// the caller counts in SQL).
+pub async fn tag_counts(
+    state: &AppState,
+    staff: &StaffActor,
+) -> Result<Option<HashMap<i64, u64>>, ApiError> {
+    let viewer = Viewer::of(staff);
+    let at = data_version::read(&state.db, viewer.tenant).await?;
+    Ok(state
+        .indexes
+        .current(viewer.tenant, at)
+        .await?
+        .map(|held| index::tag_counts(&held, &viewer)))
 }

@@ -22,17 +22,37 @@ pub struct Dependency {
     pub backend: String,
 }
 
+/// What this process's search index holds (tag-filtered lists are answered from it).
+#[derive(Serialize, ToSchema)]
+pub struct SearchIndexReport {
+    /// Whether lists are answered from the index (otherwise from SQL only).
+    pub enabled: bool,
+    /// Tenants whose index is ready in this process.
+    pub tenants: u64,
+    /// Tenants whose index is being built (their lists are answered by SQL meanwhile).
+    pub building: u64,
+    /// Customers the ready indexes hold.
+    pub customers: u64,
+    /// Bytes the ready indexes take.
+    pub bytes: u64,
+    /// The bytes all indexes may take; the least recently used tenant's goes first.
+    pub max_bytes: u64,
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "status": "ready",
     "database": {"status": "ok", "backend": "mysql"},
-    "cache": {"status": "ok", "backend": "redis"}
+    "cache": {"status": "ok", "backend": "redis"},
+    "search_index": {"enabled": true, "tenants": 3, "building": 0, "customers": 1000000,
+                     "bytes": 9437184, "max_bytes": 2147483648u64}
 }))]
 pub struct Readiness {
     /// `ready`, `degraded` (the cache is down: answers come from the database) or `unavailable`.
     pub status: &'static str,
     pub database: Dependency,
     pub cache: Dependency,
+    pub search_index: SearchIndexReport,
 }
 
 /// Liveness: the process is up and answering.
@@ -89,6 +109,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         cache: Dependency {
             status: if cache_ok { "ok" } else { "unavailable" },
             backend: state.cache.backend().as_str().to_owned(),
+        },
+        search_index: {
+            let stats = state.indexes.stats();
+            SearchIndexReport {
+                enabled: stats.enabled,
+                tenants: stats.tenants,
+                building: stats.building,
+                customers: stats.customers,
+                bytes: stats.bytes,
+                max_bytes: stats.max_bytes,
+            }
         },
     };
     if db_ok {

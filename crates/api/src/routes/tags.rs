@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
+use crate::app;
 use crate::error::{ApiError, Problem};
 use crate::extract::{StaffCaller, ValidJson, ValidQuery};
 use crate::state::AppState;
@@ -344,7 +345,8 @@ async fn groups_with_tags(
     } else {
         StatusFilter::Active
     };
-    let tags = lib.tags(only, status).await?;
+    let counts = app::search::tag_counts(state, &caller.actor()).await?;
+    let tags = lib.tags_counted(only, status, counts).await?;
     let groups = match only {
         Some(id) => vec![lib.group(id).await?],
         None => lib.groups(include_archived).await?,
@@ -532,8 +534,9 @@ pub async fn list_tags(
         StatusQuery::Archived => StatusFilter::Archived,
         StatusQuery::All => StatusFilter::All,
     };
+    let counts = app::search::tag_counts(&state, &caller.actor()).await?;
     let items = library(&state, &caller)
-        .tags(q.group_id.map(TagGroupId), status)
+        .tags_counted(q.group_id.map(TagGroupId), status, counts)
         .await?
         .into_iter()
         .map(TagView::from)

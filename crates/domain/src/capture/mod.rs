@@ -247,7 +247,7 @@ async fn record(
             .map_err(|e| DomainError::Conflict(format!("capture result not storable: {e}")))?;
         idempotency::complete(&txn, key, &stored).await?;
     }
-    data_version::bump(&txn, tenant).await?;
+    data_version::bump_for(&txn, tenant, &[id.0]).await?;
     txn.commit().await.step("committing the capture")?;
     Ok(Some(result))
 }

@@ -42,7 +42,7 @@ pub use crate::kernel::phone::PhoneNumber;
 pub use crate::kernel::tagging::TagSource;
 pub(crate) use fields::write_field_values;
 use fields::{load_field_values, validate_custom_fields};
-pub use read::{CustomerPage, page};
+pub use read::{CustomerPage, loaded, page};
 pub(crate) use read::{load, load_tags};
 
 /// Most tags given when creating a customer.
@@ -316,7 +316,7 @@ impl<'a> Customers<'a> {
             serde_json::json!({"tags": new.tag_ids}),
         )
         .await?;
-        data_version::bump(&txn, self.tenant()).await?;
+        data_version::bump_for(&txn, self.tenant(), &[id.0]).await?;
         txn.commit().await?;
         Ok(id)
     }
@@ -421,7 +421,7 @@ impl<'a> Customers<'a> {
             serde_json::json!({"fields": patch_fields(&patch)}),
         )
         .await?;
-        data_version::bump(&txn, self.tenant()).await?;
+        data_version::bump_for(&txn, self.tenant(), &[id.0]).await?;
         txn.commit().await?;
         Ok(id)
     }
@@ -452,7 +452,7 @@ impl<'a> Customers<'a> {
         active.update(&txn).await?;
         self.audit(&txn, "customer.deleted", id, Value::Null)
             .await?;
-        data_version::bump(&txn, self.tenant()).await?;
+        data_version::bump_for(&txn, self.tenant(), &[id.0]).await?;
         txn.commit().await?;
         Ok(())
     }

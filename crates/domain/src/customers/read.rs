@@ -126,10 +126,19 @@ pub async fn page<C: ConnectionTrait>(
     cursor: Option<i64>,
 ) -> DomainResult<CustomerPage> {
     let page = search::page(conn, viewer, resolved, limit, cursor).await?;
+    loaded(conn, viewer.tenant, page).await
+}
+
+/// A page of ids with its customers loaded (by primary key, in the page's order).
+pub async fn loaded<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    page: search::Page,
+) -> DomainResult<CustomerPage> {
     let ids: Vec<i64> = page.ids.iter().map(|id| id.0).collect();
     Ok(CustomerPage {
         total: page.total,
-        items: load(conn, viewer.tenant, &ids).await?,
+        items: load(conn, tenant, &ids).await?,
         next_cursor: page.next_cursor,
     })
 }

@@ -174,7 +174,7 @@ impl<'a> Facts<'a> {
             },
         )
         .await?;
-        data_version::bump(txn, row.tenant_id).await?;
+        data_version::bump_for(txn, row.tenant_id, &[row.id.0]).await?;
         Ok(changes)
     }
 

@@ -21,8 +21,8 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::access::StaffActor;
 use crate::access::policy::{self, Action};
+use crate::access::{Scope, StaffActor, Viewer};
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode};
 use crate::kernel::ids::{TagGroupId, TagId, TenantId};
 use crate::kernel::names::checked_unique_name;
@@ -457,15 +457,27 @@ impl<'a> TagLibrary<'a> {
 
     pub async fn tag(&self, id: TagId) -> DomainResult<Tag> {
         let model = self.tag_model(self.db, id).await?;
-        let mut tags = self.with_details(vec![model]).await?;
+        let mut tags = self.with_details(vec![model], None).await?;
         tags.pop().ok_or(DomainError::NotFound("tag"))
     }
 
-    /// The tags, in display order (group order, then tag order), with their customer counts.
+    /// The tags, in display order (group order, then tag order), with the counts of the
+    /// customers the member of staff sees carrying them.
     pub async fn tags(
         &self,
         group: Option<TagGroupId>,
         status: StatusFilter,
+    ) -> DomainResult<Vec<Tag>> {
+        self.tags_counted(group, status, None).await
+    }
+
+    /// [`TagLibrary::tags`], with the customer counts given (from the search index) rather
+    /// than counted in SQL; a tag missing from `counts` is on no visible customer.
+    pub async fn tags_counted(
+        &self,
+        group: Option<TagGroupId>,
+        status: StatusFilter,
+        counts: Option<HashMap<i64, u64>>,
     ) -> DomainResult<Vec<Tag>> {
         let mut query = tag::Entity::find().filter(tag::Column::TenantId.eq(self.tenant.0));
         if let Some(group) = group {
@@ -483,7 +495,7 @@ impl<'a> TagLibrary<'a> {
             .order_by_asc(tag::Column::Id)
             .all(self.db)
             .await?;
-        let mut tags = self.with_details(models).await?;
+        let mut tags = self.with_details(models, counts).await?;
         let group_order: HashMap<TagGroupId, (i32, i64)> = self
             .groups(true)
             .await?
@@ -495,12 +507,21 @@ impl<'a> TagLibrary<'a> {
     }
 
     /// Adds group names and customer counts to tag rows.
-    async fn with_details(&self, models: Vec<tag::Model>) -> DomainResult<Vec<Tag>> {
+    async fn with_details(
+        &self,
+        models: Vec<tag::Model>,
+        counts: Option<HashMap<i64, u64>>,
+    ) -> DomainResult<Vec<Tag>> {
         if models.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<i64> = models.iter().map(|m| m.id.0).collect();
-        let counts = customer_counts(self.db, self.tenant, &ids).await?;
+        let counts = match counts {
+            Some(counts) => counts,
+            None => {
+                let ids: Vec<i64> = models.iter().map(|m| m.id.0).collect();
+                customer_counts(self.db, &Viewer::of(&self.actor), &ids).await?
+            }
+        };
         let groups: HashMap<TagGroupId, String> = tag_group::Entity::find()
             .filter(tag_group::Column::TenantId.eq(self.tenant.0))
             .all(self.db)
@@ -515,7 +536,9 @@ impl<'a> TagLibrary<'a> {
                     id: m.id,
                     group_id: m.group_id,
                     group_name: groups.get(&m.group_id).cloned().unwrap_or_default(),
-                    customer_count: counts.get(&m.id.0).copied().unwrap_or(0),
+                    customer_count: counts
+                        .get(&m.id.0)
+                        .map_or(0, |n| i64::try_from(*n).unwrap_or(i64::MAX)),
                     name: m.name,
                     color: m.color,
                     definition: m.definition,
@@ -634,26 +657,40 @@ impl<'a> TagLibrary<'a> {
     }
 }
 
-/// How many customers carry each of `tags` (soft-deleted customers hold no tags).
+/// How many customers `viewer` sees carry each of `tags` (soft-deleted customers hold no
+/// tags).
 async fn customer_counts<C: ConnectionTrait>(
     conn: &C,
-    tenant: TenantId,
+    viewer: &Viewer,
     tags: &[i64],
-) -> DomainResult<HashMap<i64, i64>> {
-    let select = Query::select()
-        .column(Alias::new("tag_id"))
+) -> DomainResult<HashMap<i64, u64>> {
+    let owner = match viewer.scope {
+        Scope::Tenant => None,
+        Scope::Own(staff) => Some(staff),
+        Scope::Nothing => return Ok(HashMap::new()),
+    };
+    let mut select = Query::select()
+        .column((Alias::new("ct"), Alias::new("tag_id")))
         .expr(Expr::cust("COUNT(*)"))
-        .from(Alias::new("customer_tags"))
-        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.0))
-        .and_where(Expr::col(Alias::new("tag_id")).is_in(tags.iter().copied()))
-        .group_by_col(Alias::new("tag_id"))
+        .from_as(Alias::new("customer_tags"), Alias::new("ct"))
+        .and_where(Expr::col((Alias::new("ct"), Alias::new("tenant_id"))).eq(viewer.tenant.0))
+        .and_where(Expr::col((Alias::new("ct"), Alias::new("tag_id"))).is_in(tags.iter().copied()))
+        .group_by_col((Alias::new("ct"), Alias::new("tag_id")))
         .to_owned();
+    if let Some(owner) = owner {
+        select.inner_join(
+            Alias::new("customers"),
+            Expr::col((Alias::new("customers"), Alias::new("id")))
+                .equals((Alias::new("ct"), Alias::new("customer_id")))
+                .and(Expr::col((Alias::new("customers"), Alias::new("owner_id"))).eq(owner.0)),
+        );
+    }
     let rows = conn.query_all(&select).await?;
     let mut counts = HashMap::new();
     for row in rows {
         let tag: i64 = row.try_get_by_index(0)?;
         let count: i64 = row.try_get_by_index(1)?;
-        counts.insert(tag, count);
+        counts.insert(tag, u64::try_from(count).unwrap_or(0));
     }
     Ok(counts)
 }

@@ -738,16 +738,22 @@ impl<'a> RuleBook<'a> {
                 .all(&txn)
                 .await?;
             let live: Vec<i64> = live.into_iter().map(|c: CustomerId| c.0).collect();
-            for (_, reaction) in automation::react_ids(&txn, self.tenant(), &live, now).await? {
+            let mut touched = Vec::new();
+            for (customer, reaction) in
+                automation::react_ids(&txn, self.tenant(), &live, now).await?
+            {
+                if !reaction.changes.is_empty() || reaction.owner.is_some() {
+                    touched.push(customer.0);
+                }
                 changes.extend(reaction.changes);
             }
-            if !changes.is_empty() {
+            if !touched.is_empty() {
                 customer::Entity::update_many()
                     .col_expr(customer::Column::UpdatedAt, Expr::value(now))
-                    .filter(customer::Column::Id.is_in(chunk.iter().map(|c| c.0)))
+                    .filter(customer::Column::Id.is_in(touched.iter().copied()))
                     .exec(&txn)
                     .await?;
-                data_version::bump(&txn, self.tenant()).await?;
+                data_version::bump_for(&txn, self.tenant(), &touched).await?;
             }
             txn.commit().await?;
         }

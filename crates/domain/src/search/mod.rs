@@ -7,6 +7,8 @@
 //! `any_of` and `none_of` are correlated `EXISTS` / `NOT EXISTS` probes on the
 //! `(customer_id, tag_id)` primary key.
 
+pub mod index;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -22,6 +24,7 @@ use crate::access::Viewer;
 use crate::kernel::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
 use crate::kernel::ids::{CustomerId, StaffId, TagId, TenantId};
 use crate::kernel::phone::PhoneNumber;
+use crate::kernel::values::FieldType;
 use crate::library::custom_fields;
 use crate::store::entities::tag;
 
@@ -52,8 +55,40 @@ pub struct Filter {
 pub struct Resolved {
     tenant: TenantId,
     filter: Filter,
-    /// (field id, stored value) pairs for custom-field equality.
-    fields: Vec<(i64, String)>,
+    /// Custom-field equality terms.
+    fields: Vec<FieldTerm>,
+}
+
+/// A custom field must hold a value.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldTerm {
+    pub(crate) field: i64,
+    /// The stored (canonical) value.
+    pub(crate) value: String,
+    /// A single- or multi-select field: the index holds a bitmap per value.
+    pub(crate) select: bool,
+}
+
+impl Resolved {
+    pub(crate) fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    pub(crate) fn field_terms(&self) -> &[FieldTerm] {
+        &self.fields
+    }
+
+    /// Whether a part of the filter is not a bitmap of the index: a keyword, a date range, a
+    /// text, number or date custom field.
+    pub(crate) fn has_residual(&self) -> bool {
+        let f = &self.filter;
+        f.keyword.is_some()
+            || f.created_from.is_some()
+            || f.created_to.is_some()
+            || f.updated_from.is_some()
+            || f.updated_to.is_some()
+            || self.fields.iter().any(|t| !t.select)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,7 +194,14 @@ pub async fn resolve<C: ConnectionTrait>(
                     "no such custom field",
                 )),
                 Some(def) => match custom_fields::stored_values(def, value, true) {
-                    Ok(values) => fields.extend(values.into_iter().map(|v| (def.id.0, v))),
+                    Ok(values) => fields.extend(values.into_iter().map(|value| FieldTerm {
+                        field: def.id.0,
+                        value,
+                        select: matches!(
+                            def.field_type,
+                            FieldType::SingleSelect | FieldType::MultiSelect
+                        ),
+                    })),
                     Err(issue) => issues.push(issue),
                 },
             }
@@ -255,6 +297,14 @@ fn matching(viewer: &Viewer, resolved: &Resolved) -> SelectStatement {
     if let Some(stage) = &f.project_stage {
         q.and_where(col("c", "project_stage").eq(stage.as_str()));
     }
+    residual(&mut q, resolved, true);
+    q
+}
+
+/// Adds the predicates the index holds no bitmaps for; with `bitmaps_too`, also the select
+/// custom fields (which the index answers from bitmaps).
+fn residual(q: &mut SelectStatement, resolved: &Resolved, bitmaps_too: bool) {
+    let f = &resolved.filter;
     if let Some(from) = f.created_from {
         q.and_where(col("c", "created_at").gte(from));
     }
@@ -267,14 +317,14 @@ fn matching(viewer: &Viewer, resolved: &Resolved) -> SelectStatement {
     if let Some(to) = f.updated_to {
         q.and_where(col("c", "updated_at").lte(to));
     }
-    for (field, value) in &resolved.fields {
+    for term in resolved.fields.iter().filter(|t| bitmaps_too || !t.select) {
         q.and_where(Expr::exists(
             Query::select()
                 .expr(Expr::val(1))
                 .from_as(Alias::new("customer_field_values"), Alias::new("v"))
                 .and_where(col("v", "customer_id").equals((Alias::new("c"), Alias::new("id"))))
-                .and_where(col("v", "field_id").eq(*field))
-                .and_where(col("v", "value").eq(value.as_str()))
+                .and_where(col("v", "field_id").eq(term.field))
+                .and_where(col("v", "value").eq(term.value.as_str()))
                 .to_owned(),
         ));
     }
@@ -294,6 +344,17 @@ fn matching(viewer: &Viewer, resolved: &Resolved) -> SelectStatement {
         }
         q.cond_where(any);
     }
+}
+
+/// `SELECT c.id FROM customers c WHERE` the tenant's live customers meet the predicates the
+/// index holds no bitmaps for: the index's query path refines its candidates with it.
+pub(crate) fn residual_ids(resolved: &Resolved) -> SelectStatement {
+    let mut q = Query::select();
+    q.column((Alias::new("c"), Alias::new("id")))
+        .from_as(Alias::new("customers"), Alias::new("c"))
+        .and_where(col("c", "tenant_id").eq(resolved.tenant.0))
+        .and_where(col("c", "deleted_at").is_null());
+    residual(&mut q, resolved, false);
     q
 }
 

@@ -8,7 +8,9 @@
 //! - refresh tokens, spent or not, that expired longer ago than that retention. Until then a
 //!   replayed spent token still revokes its session (reuse detection); after that a replay is
 //!   refused as an unknown token, and the session lives on;
-//! - outbox events delivered (or given up) longer ago than their retention.
+//! - outbox events delivered (or given up) longer ago than their retention;
+//! - rows of the search index's change feed older than its retention, measured in real time
+//!   (`data_version::prune`): a process whose index is older rebuilds it.
 //!
 //! Every process may run the sweep at once: each round deletes by id in small batches, so
 //! concurrent rounds only ever delete a row once and never hold long locks.
@@ -19,7 +21,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 
 use crate::kernel::error::DomainResult;
 use crate::store::entities::{auth_session, domain_event, idempotency_key, refresh_token};
-use crate::support::idempotency;
+use crate::support::{data_version, idempotency};
 
 /// Rows deleted per statement.
 const BATCH: u64 = 500;
@@ -30,6 +32,7 @@ pub struct Retention {
     pub idempotency_keys: chrono::Duration,
     pub ended_sessions: chrono::Duration,
     pub processed_events: chrono::Duration,
+    pub change_feed: chrono::Duration,
 }
 
 /// What one sweep deleted.
@@ -39,6 +42,7 @@ pub struct Swept {
     pub sessions: u64,
     pub refresh_tokens: u64,
     pub events: u64,
+    pub feed_rows: u64,
 }
 
 /// Deletes what `retention` no longer covers at `now`.
@@ -89,11 +93,13 @@ pub async fn sweep(
             .add(domain_event::Column::ProcessedAt.lt(before(now, retention.processed_events))),
     )
     .await?;
+    let feed_rows = data_version::prune(db, before(Utc::now(), retention.change_feed)).await?;
     Ok(Swept {
         idempotency_keys,
         sessions,
         refresh_tokens,
         events,
+        feed_rows,
     })
 }
 

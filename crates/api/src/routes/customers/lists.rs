@@ -4,6 +4,7 @@
 use super::*;
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const X_SEARCH_PATH: HeaderName = HeaderName::from_static("x-search-path");
 
 /// Which customers to list. Every part is optional; all given parts must hold.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -243,14 +244,19 @@ pub async fn batch_tags(
 ///
 /// Pages are newest first with an opaque keyset cursor. Answers are cached until the tenant's
 /// data changes (a change is visible to the very next request); send `Cache-Control: no-cache`
-/// to bypass the cache. The `X-Cache` response header says `hit`, `miss` or `bypass`.
+/// to bypass the cache. The `X-Cache` response header says `hit`, `miss` or `bypass`; on a miss
+/// or a bypass `X-Search-Path` says whether the tenant's bitmap index or SQL computed the answer
+/// (SQL answers while the index is built, in the background, on the tenant's first list).
 #[utoipa::path(
     tag = "customers",
     security(("bearer" = [])),
     request_body = SearchRequest,
     responses(
         (status = 200, description = "The total and a page", body = SearchResponse,
-         headers(("X-Cache" = String, description = "hit, miss or bypass"))),
+         headers(
+             ("X-Cache" = String, description = "hit, miss or bypass"),
+             ("X-Search-Path" = String, description = "On an answer not from the cache: `index` (the tenant's bitmap index, current with every committed change) or `sql` (while the index is being built, or with it turned off). Both give the same answer.")
+         )),
         (status = 422, description = "Invalid filter: unknown or foreign tags (`unknown_tag`), contradictions, ranges, limit or cursor", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -268,7 +274,13 @@ pub async fn search_customers(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("no-cache") || v.contains("no-store"));
     let answer = app::search::search(&state, &caller.actor(), &r, bypass).await?;
-    Ok(json_bytes(answer.body, answer.cache.as_str()))
+    let mut response = json_bytes(answer.body, answer.cache.as_str());
+    if let Some(path) = answer.path {
+        response
+            .headers_mut()
+            .insert(X_SEARCH_PATH, HeaderValue::from_static(path.as_str()));
+    }
+    Ok(response)
 }
 
 fn json_bytes(body: Vec<u8>, cache: &'static str) -> HttpResponse {

@@ -226,11 +226,13 @@ pub(super) async fn evaluate_many(
     // States of rules no longer enabled (their clean-up after a disable or delete did not
     // run) go with the evaluation, so none stays due for ever.
     let reactions = react_many(&txn, tenant, live, now, false).await?;
-    if reactions
+    let touched: Vec<i64> = reactions
         .iter()
-        .any(|(_, r)| !r.changes.is_empty() || r.owner.is_some())
-    {
-        data_version::bump(&txn, tenant).await?;
+        .filter(|(_, r)| !r.changes.is_empty() || r.owner.is_some())
+        .map(|(id, _)| id.0)
+        .collect();
+    if !touched.is_empty() {
+        data_version::bump_for(&txn, tenant, &touched).await?;
     }
     txn.commit().await?;
     Ok(reactions

@@ -89,7 +89,7 @@ impl<'a> Customers<'a> {
                 .filter(customer::Column::Id.is_in(customers.iter().copied()))
                 .exec(&txn)
                 .await?;
-            data_version::bump(&txn, self.tenant()).await?;
+            data_version::bump_for(&txn, self.tenant(), &customers).await?;
         }
         txn.commit().await?;
         Ok(outcome)

@@ -77,7 +77,7 @@ impl<'a> Customers<'a> {
         if added > 0 {
             self.touch(&txn, id).await?;
             automation::react(&txn, self.tenant(), id, clock::now()).await?;
-            data_version::bump(&txn, self.tenant()).await?;
+            data_version::bump_for(&txn, self.tenant(), &[id.0]).await?;
         }
         txn.commit().await?;
         Ok(())
@@ -125,7 +125,7 @@ impl<'a> Customers<'a> {
         }
         automation::react(&txn, self.tenant(), id, now).await?;
         self.touch(&txn, id).await?;
-        data_version::bump(&txn, self.tenant()).await?;
+        data_version::bump_for(&txn, self.tenant(), &[id.0]).await?;
         txn.commit().await?;
         Ok(())
     }

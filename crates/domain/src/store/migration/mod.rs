@@ -43,6 +43,7 @@ mod m20261201_000034_add_rule_state_leases;
 mod m20261201_000035_create_rule_jobs;
 mod m20261201_000036_create_rule_versions;
 mod m20261201_000037_create_rule_due;
+mod m20261202_000038_create_customer_changes;
 
 pub struct Migrator;
 
@@ -87,6 +88,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000035_create_rule_jobs::Migration),
             Box::new(m20261201_000036_create_rule_versions::Migration),
             Box::new(m20261201_000037_create_rule_due::Migration),
+            Box::new(m20261202_000038_create_customer_changes::Migration),
         ]
     }
 }
