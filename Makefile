@@ -1,7 +1,7 @@
 # scantag: `make run` starts the server on the embedded defaults; `make test` runs every test.
 
 CARGO ?= cargo
-SEARCH_BENCH_ARGS ?=
+SEARCH_BENCH_ARGS ?= --buffer-pool-mib 4096
 CAPTURE_BENCH_ARGS ?=
 RULES_BENCH_ARGS ?=
 RULES_SCALE_ARGS ?= --buffer-pool-mib 8192
@@ -82,9 +82,10 @@ schemathesis:
 ## Both benchmarks, on MariaDB/MySQL (--mysql-url) and Redis (--redis-url); see README.md.
 bench: bench-search bench-capture bench-rules
 
-## Seed customers with skewed tags, then measure tag-filtered search over HTTP (cache bypassed
-## and warm) against a plain SQL query, checking every answer;
-## e.g. make bench-search SEARCH_BENCH_ARGS="--customers 1000000".
+## Seed customers with skewed tags, build the search index, then measure tag-filtered search
+## over HTTP (index, cache bypassed, and warm) against the server's SQL and a relational
+## division, the bitmaps alone and searches right after writes, checking every answer;
+## e.g. make bench-search SEARCH_BENCH_ARGS="--customers 10000000 --buffer-pool-mib 16384 --division-queries 10".
 bench-search:
 	$(CARGO) run --release -p scantag-bench -- search $(SEARCH_BENCH_ARGS)
 

@@ -1,5 +1,6 @@
 //! The measured filters: `A AND B AND NOT C` over the tag library, distinct, and spread over
-//! popularity so that results range from a large share of the customers down to a handful.
+//! popularity so that results range from a large share of the customers down to a handful;
+//! and filters mixing a tag with an owner, a project stage and a keyword.
 
 use std::collections::HashSet;
 
@@ -8,7 +9,11 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use scantag_domain::kernel::ids::{StaffId, TagId};
+use scantag_domain::search;
+
 use crate::library::Library;
+use crate::seed::{CITIES, GIVEN, STAGES, SURNAMES};
 
 /// Customers per page, in the API request and the SQL page alike.
 pub const PAGE: u64 = 50;
@@ -21,7 +26,28 @@ pub struct Filter {
     pub ranks: [usize; 3],
 }
 
+/// One question as the API and the domain take it.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// The request body, with `limit`.
+    pub body: Value,
+    pub filter: search::Filter,
+    pub label: String,
+}
+
 impl Filter {
+    pub fn question(&self) -> Question {
+        Question {
+            body: self.search_body(),
+            filter: search::Filter {
+                all_of: self.all_of.iter().map(|t| TagId(*t)).collect(),
+                none_of: vec![TagId(self.none_of)],
+                ..search::Filter::default()
+            },
+            label: self.describe(),
+        }
+    }
+
     pub fn search_body(&self) -> Value {
         json!({ "all_of": self.all_of, "none_of": [self.none_of], "limit": PAGE })
     }
@@ -72,6 +98,50 @@ pub fn pick(library: &Library, count: usize, rng: &mut StdRng) -> anyhow::Result
         });
     }
     Ok(filters)
+}
+
+/// `count` filters of one tag (log-uniform popularity) AND an owner AND a project stage AND a
+/// keyword: a full name (rare), a surname (about one in 24) or a city in the company name
+/// (about one in 17), in turn.
+pub fn pick_mixed(
+    library: &Library,
+    owners: &[i64],
+    count: usize,
+    rng: &mut StdRng,
+) -> anyhow::Result<Vec<Question>> {
+    if owners.is_empty() {
+        bail!("mixed filters need at least one owner");
+    }
+    let tags = library.by_rank.len();
+    Ok((0..count)
+        .map(|i| {
+            let rank = log_rank(rng, tags);
+            let tag = library.by_rank[rank].id;
+            let owner = owners[rng.random_range(0..owners.len())];
+            let stage = STAGES[rng.random_range(0..STAGES.len())];
+            let surname = SURNAMES[rng.random_range(0..SURNAMES.len())];
+            let keyword = match i % 3 {
+                0 => format!("{surname}{}", GIVEN[rng.random_range(0..GIVEN.len())]),
+                1 => surname.to_owned(),
+                _ => CITIES[rng.random_range(0..CITIES.len())].to_owned(),
+            };
+            Question {
+                body: json!({"all_of": [tag], "owner_id": owner, "project_stage": stage,
+                             "keyword": keyword, "limit": PAGE}),
+                filter: search::Filter {
+                    all_of: vec![TagId(tag)],
+                    owner_id: Some(StaffId(owner)),
+                    project_stage: Some(stage.to_owned()),
+                    keyword: Some(keyword.clone()),
+                    ..search::Filter::default()
+                },
+                label: format!(
+                    "tag {tag} (rank {}) AND owner {owner} AND stage {stage} AND keyword {keyword}",
+                    rank + 1
+                ),
+            }
+        })
+        .collect())
 }
 
 /// A rank in `0..tags`, log-uniformly distributed.

@@ -95,6 +95,26 @@ pub async fn create(
     })
 }
 
+/// A tag outside the library, which no seeded customer carries: the write phase puts it on
+/// customers one by one.
+pub async fn write_tag(api: &Api) -> anyhow::Result<i64> {
+    let group = api
+        .post(
+            "/api/v1/tag-groups",
+            &json!({"name": "基准写入", "dimension": DIMENSIONS[0]}),
+        )
+        .await
+        .context("creating the write tag's group")?;
+    let tag = api
+        .post(
+            "/api/v1/tags",
+            &json!({"group_id": id_of(&group)?, "name": "刚写入"}),
+        )
+        .await
+        .context("creating the write tag")?;
+    id_of(&tag)
+}
+
 fn id_of(value: &serde_json::Value) -> anyhow::Result<i64> {
     value["id"]
         .as_i64()

@@ -3,10 +3,13 @@
 //! WeChat mock for logins), measures over HTTP, checks every answer, and prints one markdown
 //! table; any wrong answer makes it exit non-zero.
 //!
-//! - `search`: builds a tag library over HTTP, seeds customers and their tags directly in SQL,
-//!   and measures `POST /api/v1/customers/search` for `A AND B AND NOT C` filters: with the
-//!   cache bypassed, warm from the cache, and next to a plain relational-division SQL query on
-//!   the same data, against which every HTTP answer is checked.
+//! - `search`: builds a tag library over HTTP, seeds customers (with owners and stages) and
+//!   their tags directly in SQL, times the search index's build, and measures `POST
+//!   /api/v1/customers/search` for `A AND B AND NOT C` filters and for filters mixing a tag with
+//!   an owner, a stage and a keyword: answered by the index with the cache bypassed, warm from
+//!   the cache, next to the server's own SQL run directly and a relational division, the bitmap
+//!   operation alone, both ways of refining by keyword, and right after a tag write. Every HTTP
+//!   answer is checked against SQL, item by item.
 //! - `capture`: see [`capture`].
 
 mod backends;
@@ -25,12 +28,12 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use scantag_domain::kernel::ids::TenantId;
+use scantag_domain::search::index;
 use secrecy::{ExposeSecret, SecretString};
+use std::time::Instant;
 
 use crate::server::BenchServer;
-
-/// The database a search run recreates on the given server.
-const DATABASE: &str = "scantag_bench";
 
 /// Independent random streams derived from `--seed`, so that changing the number of customers
 /// does not change the tag library's popularity order or the filters, and the other way round.
@@ -116,6 +119,21 @@ struct Args {
     /// Connections writing batches concurrently while seeding.
     #[arg(long, default_value_t = 2)]
     seed_connections: usize,
+    /// Filters of one tag AND an owner AND a stage AND a keyword.
+    #[arg(long, default_value_t = 50)]
+    mixed_queries: usize,
+    /// Tag filters also timed as a relational division (the first ones; it is slow at 10M).
+    #[arg(long, default_value_t = 100)]
+    division_queries: usize,
+    /// Tag writes, each followed by a search at once.
+    #[arg(long, default_value_t = 100)]
+    writes: usize,
+    /// Sales reps owning the customers.
+    #[arg(long, default_value_t = 8)]
+    owners: usize,
+    /// Resize MariaDB's InnoDB buffer pool to this many MiB for the run (given back after it).
+    #[arg(long)]
+    buffer_pool_mib: Option<u64>,
 }
 
 impl Args {
@@ -134,6 +152,9 @@ impl Args {
         }
         if self.batch_size == 0 || self.seed_connections == 0 {
             bail!("--batch-size and --seed-connections must be at least 1");
+        }
+        if self.owners == 0 {
+            bail!("--owners must be at least 1");
         }
         Ok(())
     }
@@ -189,15 +210,34 @@ async fn run(backends: &Backends, args: &Args) -> anyhow::Result<bool> {
     // Checked first: without Redis the server silently answers from the database and the warm
     // measurement would only report misses.
     let redis_version = backends::redis_version(&redis_url).await?;
-    let database_url = backends::database_url(&mysql_url, DATABASE)?;
-    backends::recreate_database(&mysql_url, DATABASE).await?;
+    // A name of the run's own: two runs on one server cannot wipe each other's data.
+    let database = format!("scantag_bench_search_{}", std::process::id());
+    let database_url = backends::database_url(&mysql_url, &database)?;
+    backends::recreate_database(&mysql_url, &database).await?;
+    let resized = match args.buffer_pool_mib {
+        Some(mib) => Some(backends::set_buffer_pool(&mysql_url, mib * 1024 * 1024).await?),
+        None => None,
+    };
 
-    let result = bench(backends, args, &database_url, &redis_url, redis_version).await;
+    let result = bench(
+        backends,
+        args,
+        &database,
+        &database_url,
+        &redis_url,
+        redis_version,
+    )
+    .await;
 
+    if let Some(before) = resized
+        && let Err(err) = backends::set_buffer_pool(&mysql_url, before).await
+    {
+        eprintln!("scantag-bench: could not give the buffer pool its size back: {err:#}");
+    }
     if backends.keep {
-        eprintln!("kept database {DATABASE}");
-    } else if let Err(err) = backends::drop_database(&mysql_url, DATABASE).await {
-        eprintln!("scantag-bench: could not drop database {DATABASE}: {err:#}");
+        eprintln!("kept database {database}");
+    } else if let Err(err) = backends::drop_database(&mysql_url, &database).await {
+        eprintln!("scantag-bench: could not drop database {database}: {err:#}");
     }
     result
 }
@@ -205,14 +245,19 @@ async fn run(backends: &Backends, args: &Args) -> anyhow::Result<bool> {
 async fn bench(
     backends: &Backends,
     args: &Args,
+    database: &str,
     database_url: &SecretString,
     redis_url: &SecretString,
     redis_version: String,
 ) -> anyhow::Result<bool> {
     let cache_prefix = format!("scantag-bench-{}", uuid::Uuid::new_v4().simple());
     eprintln!("starting the server");
-    let server = BenchServer::start(database_url, redis_url, &cache_prefix, |_| {}).await?;
-    let result = measure_all(args, &server, database_url, redis_version).await;
+    let server = BenchServer::start(database_url, redis_url, &cache_prefix, |s| {
+        // The 10M tenant's index must fit.
+        s.search_index.max_mib = 16 * 1024;
+    })
+    .await?;
+    let result = measure_all(args, &server, database, database_url, redis_version).await;
     // Stopped before the database is dropped, so that no pooled connection is left using it.
     server.stop().await;
     if !backends.keep
@@ -226,16 +271,19 @@ async fn bench(
 async fn measure_all(
     args: &Args,
     server: &BenchServer,
+    database: &str,
     database_url: &SecretString,
     redis_version: String,
 ) -> anyhow::Result<bool> {
     let api = &server.api;
     eprintln!(
-        "creating {} tag groups and {} tags over HTTP",
-        args.groups, args.tags
+        "creating {} tag groups and {} tags over HTTP, and {} sales reps",
+        args.groups, args.tags, args.owners
     );
     let mut library_rng = StdRng::seed_from_u64(args.seed ^ LIBRARY_STREAM);
     let library = library::create(api, args.groups, args.tags, &mut library_rng).await?;
+    let owners = server.invite_reps(args.owners, "bench-owner").await?;
+    let write_tag = library::write_tag(api).await?;
 
     let db = backends::connect(database_url.expose_secret(), args.seed_connections + 1)
         .await
@@ -246,26 +294,81 @@ async fn measure_all(
         batch_size: args.batch_size,
         connections: args.seed_connections,
         seed: args.seed ^ SEED_STREAM,
+        owners: owners.clone(),
     };
     let seeded = seed::seed(&db, &library, &plan).await?;
     seed::finish(&db, server.tenant_id).await?;
 
+    let tenant = TenantId(server.tenant_id);
+    eprintln!("building the bench's own search index");
+    let started = Instant::now();
+    let held = index::build_now(&db, tenant).await?;
+    let build = report::Build {
+        bench: started.elapsed(),
+        server: server_index(api).await?,
+        bytes: held.bytes(),
+        customers: held.read(|ix| ix.customers()),
+        server_bytes: api.get("/readyz").await?["search_index"]["bytes"]
+            .as_u64()
+            .unwrap_or(0),
+    };
+
     let mut filter_rng = StdRng::seed_from_u64(args.seed ^ FILTER_STREAM);
     let filters = filters::pick(&library, args.queries, &mut filter_rng)?;
-    let results = measure::run(api, &db, server.tenant_id, &filters, args.warm_repeats).await?;
-
-    let mysql_version = backends::mysql_version(&db).await?;
-    db.close().await.ok();
+    let mixed = filters::pick_mixed(&library, &owners, args.mixed_queries, &mut filter_rng)?;
+    let write_targets = seed::spread_customers(&db, server.tenant_id, args.writes).await?;
+    let results = measure::run(&measure::Plan {
+        api,
+        db: &db,
+        tenant,
+        filters: &filters,
+        mixed: &mixed,
+        division_queries: args.division_queries,
+        warm_repeats: args.warm_repeats,
+        held: &held,
+        write_tag,
+        write_targets: &write_targets,
+    })
+    .await?;
 
     let header = report::Header {
         seeded: &seeded,
         library: &library,
         seed: args.seed,
-        mysql_version,
+        mysql_version: backends::mysql_version(&db).await?,
         redis_version,
+        buffer_pool: backends::buffer_pool_bytes(&db).await?,
+        data_bytes: backends::database_bytes(&db, database).await?,
+        owners: owners.len(),
+        build,
     };
+    db.close().await.ok();
     println!("{}", report::render(&header, &results));
     report::print_slowest(&filters, &results, 5);
     report::print_problems(&results.problems);
     Ok(results.problems.is_empty())
+}
+
+/// Asks the server once (which starts its index's build; SQL answers meanwhile) and waits
+/// until `/readyz` reports the index ready: how long that took.
+async fn server_index(api: &server::Api) -> anyhow::Result<std::time::Duration> {
+    eprintln!("building the server's search index");
+    let started = Instant::now();
+    api.send(
+        "/api/v1/customers/search",
+        &serde_json::json!({"limit": 1}),
+        &[("cache-control", "no-cache")],
+    )
+    .await?;
+    loop {
+        let ready = api.get("/readyz").await?;
+        let index = &ready["search_index"];
+        if index["tenants"].as_u64() >= Some(1) && index["building"].as_u64() == Some(0) {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(3_600) {
+            bail!("the server's search index was not ready within an hour: {ready}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -4,7 +4,11 @@ use std::fmt::Write as _;
 
 use crate::filters::Filter;
 use crate::library::Library;
-use crate::measure::{Latencies, Results};
+use std::time::Duration;
+
+use crate::measure::{
+    HTTP_COLD, HTTP_WARM, Latencies, MIXED_COLD, MIXED_SQL, Results, SQL_DIVISION, SQL_SHAPE,
+};
 use crate::seed::Seeded;
 
 /// Mismatches printed in full; the rest are only counted.
@@ -16,23 +20,39 @@ pub struct Header<'a> {
     pub seed: u64,
     pub mysql_version: String,
     pub redis_version: String,
+    pub buffer_pool: u64,
+    pub data_bytes: u64,
+    pub owners: usize,
+    pub build: Build,
 }
+
+/// The search index's build and size.
+pub struct Build {
+    /// `index::build_now` in the bench's process, from the database.
+    pub bench: Duration,
+    /// From the server's first list to `/readyz` reporting the index ready.
+    pub server: Duration,
+    /// The bench's index.
+    pub bytes: u64,
+    pub customers: u64,
+    /// The server's index, as `/readyz` reports it.
+    pub server_bytes: u64,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn render(header: &Header<'_>, results: &Results) -> String {
     let seeded = header.seeded;
     let library = header.library;
     let mut out = String::new();
-    let mut sorted = results.totals.clone();
-    sorted.sort_unstable();
-    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
-    let empty = sorted.iter().filter(|&&t| t == 0).count();
     // Writing to a String cannot fail.
     let _ = writeln!(
         out,
-        "customers: {} ({} soft-deleted) · tag links: {} · tags: {} in {} groups ({} exclusive) · \
-         seed {}",
+        "customers: {} ({} soft-deleted, owned by {} reps) · tag links: {} · tags: {} in {} groups \
+         ({} exclusive) · seed {}",
         group(seeded.customers),
         group(seeded.deleted),
+        header.owners,
         group(seeded.links),
         library.by_rank.len(),
         library.groups,
@@ -41,34 +61,72 @@ pub fn render(header: &Header<'_>, results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "seeding: {:.1} s, {} rows/s · backends: MySQL/MariaDB {}, Redis {}",
+        "seeding: {:.1} s, {} rows/s · backends: MySQL/MariaDB {} (buffer pool {} MiB, data and \
+         indexes {} MiB), Redis {}",
         seeded.elapsed.as_secs_f64(),
         group(seeded.rows_per_sec() as u64),
         header.mysql_version,
+        header.buffer_pool / (1024 * 1024),
+        header.data_bytes / (1024 * 1024),
         header.redis_version
     );
+    for (what, totals) in [
+        ("`A AND B AND NOT C`", &results.totals),
+        ("tag AND owner AND stage AND keyword", &results.mixed_totals),
+    ] {
+        let mut sorted = totals.clone();
+        sorted.sort_unstable();
+        let _ = writeln!(
+            out,
+            "filters: {} × {what}, limit 50 · matches per filter: min {}, median {}, max {} ({} \
+             empty)",
+            sorted.len(),
+            group(sorted.first().copied().unwrap_or(0).max(0) as u64),
+            group(sorted.get(sorted.len() / 2).copied().unwrap_or(0).max(0) as u64),
+            group(sorted.last().copied().unwrap_or(0).max(0) as u64),
+            sorted.iter().filter(|&&t| t == 0).count()
+        );
+    }
+    let build = &header.build;
+    let per_million = |x: f64| x * 1_000_000.0 / (build.customers.max(1) as f64);
     let _ = writeln!(
         out,
-        "filters: {} × `A AND B AND NOT C`, limit 50 · matches per filter: min {}, median {}, \
-         max {} ({} empty)",
-        results.totals.len(),
-        group(sorted.first().copied().unwrap_or(0).max(0) as u64),
-        group(median.max(0) as u64),
-        group(sorted.last().copied().unwrap_or(0).max(0) as u64),
-        empty
+        "index build from the database: {:.1} s in the bench ({:.1} s per 1M customers), {:.1} s \
+         in the server (first list to ready) · index memory: {:.1} MiB ({:.1} MiB per 1M \
+         customers), the server's {:.1} MiB",
+        build.bench.as_secs_f64(),
+        per_million(build.bench.as_secs_f64()),
+        build.server.as_secs_f64(),
+        build.bytes as f64 / MIB,
+        per_million(build.bytes as f64 / MIB),
+        build.server_bytes as f64 / MIB
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "| path | p50 ms | p99 ms | max ms | queries |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for (name, latencies) in [
-        ("HTTP cold (cache bypassed)", &results.cold),
-        ("HTTP warm (cached)", &results.warm),
-        ("SQL relational division (count + page)", &results.sql),
-    ] {
-        let _ = writeln!(out, "{}", row(name, latencies));
+    for row_ in &results.rows {
+        let _ = writeln!(out, "{}", row(row_.name, &row_.latencies));
     }
+    let ratio = |slow: &str, fast: &str| -> String {
+        match (results.row(slow), results.row(fast)) {
+            (Some(s), Some(f)) if !s.is_empty() && !f.is_empty() => format!(
+                "{:.1}×",
+                s.value_at_quantile(0.5) as f64 / f.value_at_quantile(0.5).max(1) as f64
+            ),
+            _ => "–".to_owned(),
+        }
+    };
+    let _ = writeln!(
+        out,
+        "\np50 ratios in this run: the server's SQL / HTTP cold {} · relational division / HTTP \
+         cold {} · HTTP cold / HTTP warm {} · mixed: SQL / HTTP cold {}",
+        ratio(SQL_SHAPE, HTTP_COLD),
+        ratio(SQL_DIVISION, HTTP_COLD),
+        ratio(HTTP_COLD, HTTP_WARM),
+        ratio(MIXED_SQL, MIXED_COLD)
+    );
     let verdict = if results.problems.is_empty() {
-        "every HTTP answer matched the SQL answer".to_owned()
+        "every HTTP answer (total, page ids and items) matched SQL's".to_owned()
     } else {
         format!("{} problem(s), listed on stderr", results.problems.len())
     };

@@ -30,15 +30,15 @@ const MAX_TAGS: usize = 8;
 /// How far back customers were created.
 const HISTORY_DAYS: i64 = 730;
 
-const SURNAMES: [&str; 24] = [
+pub const SURNAMES: [&str; 24] = [
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
     "何", "高", "林", "罗", "郑", "梁", "谢", "宋",
 ];
-const GIVEN: [&str; 24] = [
+pub const GIVEN: [&str; 24] = [
     "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
     "超", "秀英", "霞", "平", "刚", "桂英", "晨", "欣",
 ];
-const CITIES: [&str; 12] = [
+pub const CITIES: [&str; 12] = [
     "北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "南京", "苏州", "西安", "重庆", "天津",
 ];
 const COMPANY_WORDS: [&str; 10] = [
@@ -58,7 +58,7 @@ const INDUSTRIES: [&str; 8] = [
 const REGIONS: [&str; 10] = [
     "北京", "上海", "广东", "浙江", "江苏", "四川", "湖北", "山东", "福建", "陕西",
 ];
-const STAGES: [&str; 5] = ["线索", "意向", "报价", "成交", "流失"];
+pub const STAGES: [&str; 5] = ["线索", "意向", "报价", "成交", "流失"];
 /// Where tag links come from, with weights: most are set by hand.
 const SOURCES: [(&str, u32); 4] = [
     ("manual", 60),
@@ -73,6 +73,8 @@ pub struct Plan {
     pub batch_size: usize,
     pub connections: usize,
     pub seed: u64,
+    /// Staff ids customers are owned by (uniformly); one in ten customers has no owner.
+    pub owners: Vec<i64>,
 }
 
 pub struct Seeded {
@@ -217,6 +219,26 @@ pub async fn finish(db: &DatabaseConnection, tenant_id: i64) -> anyhow::Result<(
     Ok(())
 }
 
+/// Up to `count` live customers of the tenant, spread over its ids, in random order of id.
+pub async fn spread_customers(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    count: usize,
+) -> anyhow::Result<Vec<i64>> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT id FROM customers WHERE tenant_id = ? AND deleted_at IS NULL \
+             ORDER BY CRC32(id) LIMIT ?",
+            [tenant_id.into(), (count as u64).into()],
+        ))
+        .await
+        .context("picking customers to write to")?;
+    rows.iter()
+        .map(|row| row.try_get_by_index::<i64>(0).map_err(Into::into))
+        .collect()
+}
+
 async fn next_customer_id(db: &DatabaseConnection) -> anyhow::Result<i64> {
     let row = db
         .query_one_raw(Statement::from_string(
@@ -286,6 +308,7 @@ struct Generator {
     first_id: i64,
     next: u64,
     picked: Vec<usize>,
+    owners: Vec<i64>,
 }
 
 impl Generator {
@@ -318,6 +341,7 @@ impl Generator {
             first_id,
             next: 0,
             picked: Vec::with_capacity(MAX_TAGS),
+            owners: plan.owners.clone(),
         })
     }
 
@@ -335,7 +359,8 @@ impl Generator {
         };
         batch.customers_sql.push_str(
             "INSERT INTO customers (id, tenant_id, name, phone, phone_index, company, industry, \
-             region, project_stage, created_at, updated_at, last_active_at, deleted_at) VALUES ",
+             region, project_stage, owner_id, created_at, updated_at, last_active_at, deleted_at) \
+             VALUES ",
         );
         batch.links_sql.push_str(
             "INSERT INTO customer_tags (tenant_id, customer_id, tag_id, source, created_at) VALUES ",
@@ -397,6 +422,8 @@ impl Generator {
         let stage = rng
             .random_bool(0.6)
             .then(|| STAGES[rng.random_range(0..STAGES.len())]);
+        let owner = (!self.owners.is_empty() && rng.random_bool(0.9))
+            .then(|| self.owners[rng.random_range(0..self.owners.len())]);
 
         let sql = &mut batch.customers_sql;
         if batch.customers > 0 {
@@ -418,6 +445,10 @@ impl Generator {
         sql.push(',');
         push_str(sql, stage);
         sql.push(',');
+        match owner {
+            Some(owner) => write!(sql, "{owner},")?,
+            None => sql.push_str("NULL,"),
+        }
         push_time(sql, Some(created))?;
         sql.push(',');
         push_time(sql, Some(updated))?;
@@ -529,6 +560,7 @@ mod tests {
             batch_size: 100,
             connections: 1,
             seed: 42,
+            owners: vec![3, 4],
         }
     }
 

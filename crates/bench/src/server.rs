@@ -143,6 +143,30 @@ impl BenchServer {
         Ok((api, tenant.id.0))
     }
 
+    /// Invites `count` sales reps (openids `{prefix}-{i}`) and logs each in; their staff ids.
+    pub async fn invite_reps(&self, count: usize, prefix: &str) -> anyhow::Result<Vec<i64>> {
+        let mut reps = Vec::with_capacity(count);
+        for i in 0..count {
+            let invite = self
+                .api
+                .post("/api/v1/invites", &json!({"role": "sales"}))
+                .await?;
+            let code = self
+                .mock
+                .mint_login_code(Some(format!("{prefix}-{i}")), None)
+                .code;
+            let login = self
+                .api
+                .post(
+                    "/api/v1/auth/wechat/login",
+                    &json!({"code": code, "invite": invite["code"], "display_name": format!("销售{i}")}),
+                )
+                .await?;
+            reps.push(login["principal"]["id"].as_i64().context("rep id")?);
+        }
+        Ok(reps)
+    }
+
     /// Stops the server gracefully and waits until it has closed its database pool.
     pub async fn stop(self) {
         self.handle.stop(true).await;

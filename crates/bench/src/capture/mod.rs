@@ -232,23 +232,7 @@ async fn bench(
             .await?;
         tag_ids.push(tag["id"].as_i64().context("tag id")?);
     }
-    let mut reps = Vec::new();
-    for i in 0..args.reps {
-        let invite = api
-            .post("/api/v1/invites", &json!({"role": "sales"}))
-            .await?;
-        let code = server
-            .mock
-            .mint_login_code(Some(format!("bench-rep-{i}")), None)
-            .code;
-        let login = api
-            .post(
-                "/api/v1/auth/wechat/login",
-                &json!({"code": code, "invite": invite["code"], "display_name": format!("销售{i}")}),
-            )
-            .await?;
-        reps.push(login["principal"]["id"].as_i64().context("rep id")?);
-    }
+    let reps = server.invite_reps(args.reps, "bench-rep").await?;
     let channel = api
         .post(
             "/api/v1/channels",

@@ -13,15 +13,22 @@ pub(crate) async fn load<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = customer::Entity::find()
+    // Three independent reads, side by side where the pool has the connections.
+    let listed = crate::store::in_list::padded(ids);
+    let records = customer::Entity::find()
         .filter(customer::Column::TenantId.eq(tenant.0))
         .filter(customer::Column::DeletedAt.is_null())
-        .filter(customer::Column::Id.is_in(ids.iter().copied()))
-        .all(conn)
-        .await?;
-    let defs = custom_fields::list(conn, tenant).await?;
-    let mut fields = load_field_values(conn, &defs, ids).await?;
-    let mut tags = load_tags(conn, ids).await?;
+        .filter(customer::Column::Id.is_in(listed.iter().copied()))
+        .all(conn);
+    let fields = async {
+        let defs = custom_fields::list(conn, tenant).await?;
+        load_field_values(conn, &defs, &listed).await
+    };
+    let (rows, mut fields, mut tags) = futures_util::try_join!(
+        async { records.await.map_err(DomainError::from) },
+        fields,
+        load_tags(conn, &listed)
+    )?;
     let mut by_id: HashMap<i64, customer::Model> = rows.into_iter().map(|r| (r.id.0, r)).collect();
     Ok(ids
         .iter()

@@ -7,6 +7,7 @@
 
 pub mod db;
 pub(crate) mod entities;
+pub(crate) mod in_list;
 pub(crate) mod lease;
 pub mod migration;
 pub(crate) mod retry;

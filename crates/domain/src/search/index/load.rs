@@ -184,6 +184,7 @@ pub(crate) async fn members<C: ConnectionTrait>(
 ) -> DomainResult<Vec<Member>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(MEMBERS_CHUNK) {
+        let chunk = &crate::store::in_list::padded(chunk)[..];
         let records = Query::select()
             .columns(["id", "owner_id", "source_channel_id", "project_stage"])
             .from("customers")
@@ -209,7 +210,8 @@ pub(crate) async fn members<C: ConnectionTrait>(
         if members.is_empty() {
             continue;
         }
-        let live: Vec<i64> = members.iter().map(|(id, _)| *id).collect();
+        let live =
+            crate::store::in_list::padded(&members.iter().map(|(id, _)| *id).collect::<Vec<_>>());
         let slot = |id: i64, members: &[(i64, Member)]| {
             members.binary_search_by_key(&id, |(m, _)| *m).ok()
         };
