@@ -135,9 +135,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings) + Send + 'static)
         .as_ref()
         .map(|u| u.expose_secret().to_owned())
         .expect("the test server has a database URL");
-    let db = scantag_domain::store::db::connect(&url, 2, Duration::from_secs(10))
-        .await
-        .expect("the test's connection to the server's database");
+    let db = scantag_domain::store::db::connect(
+        &url,
+        2,
+        Duration::from_secs(10),
+        scantag_domain::store::db::STATEMENT_CACHE_DEFAULT,
+    )
+    .await
+    .expect("the test's connection to the server's database");
     TestApp {
         base_url: started.base_url,
         client: reqwest::Client::builder()

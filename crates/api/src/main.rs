@@ -142,6 +142,7 @@ async fn connect(settings: &Settings) -> anyhow::Result<scantag_domain::Database
         settings.effective_database_url().expose_secret(),
         settings.database_max_connections,
         std::time::Duration::from_millis(settings.database_acquire_timeout_ms),
+        settings.database_statement_cache,
     )
     .await
     .context("connecting to the database")

@@ -33,6 +33,8 @@ pub struct Settings {
     /// How long a request waits for a database connection before it is answered 503 (MySQL;
     /// SQLite's one connection is only ever busy, never down, and waits up to 10 s).
     pub database_acquire_timeout_ms: u64,
+    /// Prepared statements each MySQL connection keeps (see `store::db::STATEMENT_CACHE_DEFAULT`).
+    pub database_statement_cache: usize,
     /// `redis://host:port/db`; without it an in-process cache is used.
     pub redis_url: Option<SecretString>,
     /// Prefix of every cache key, so several deployments can share one Redis.
@@ -205,6 +207,7 @@ fn defaults() -> serde_json::Value {
         "listen": "127.0.0.1:8080",
         "database_max_connections": 20,
         "database_acquire_timeout_ms": 3000,
+        "database_statement_cache": scantag_domain::store::db::STATEMENT_CACHE_DEFAULT,
         "cache_prefix": "scantag",
         "data_dir": "./data",
         "run_migrations": true,
@@ -348,12 +351,22 @@ impl Settings {
                 self.database_acquire_timeout_ms,
                 ACQUIRE_TIMEOUT_MS_MAX,
             ),
+            (
+                "database_statement_cache",
+                self.database_statement_cache as u64,
+                16_382,
+            ),
         ];
         let floors = [
             ("outbox.batch", self.outbox.batch, 1),
             ("outbox.lease_secs", self.outbox.lease_secs, 10),
             ("scheduler.batch", self.scheduler.batch, 1),
             ("scheduler.lease_secs", self.scheduler.lease_secs, 10),
+            (
+                "database_statement_cache",
+                self.database_statement_cache as u64,
+                1,
+            ),
             (
                 "housekeeping.change_feed_retention_hours",
                 u64::from(self.housekeeping.change_feed_retention_hours),

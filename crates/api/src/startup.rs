@@ -306,6 +306,7 @@ async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnect
         url.expose_secret(),
         settings.database_max_connections,
         Duration::from_millis(settings.database_acquire_timeout_ms),
+        settings.database_statement_cache,
     )
     .await
     .context("connecting to the database")?;

@@ -13,7 +13,11 @@ pub async fn connect(url: &str, max_connections: usize) -> anyhow::Result<Databa
     options
         .max_connections(u32::try_from(max_connections).context("too many connections")?)
         .min_connections(1)
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // As the server keeps them (`store::db::STATEMENT_CACHE_DEFAULT`).
+        .map_sqlx_mysql_opts(|o| {
+            o.statement_cache_capacity(scantag_domain::store::db::STATEMENT_CACHE_DEFAULT)
+        });
     Ok(Database::connect(options).await?)
 }
 

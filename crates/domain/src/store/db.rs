@@ -13,8 +13,17 @@ use crate::store::migration::Migrator;
 /// How long a SQLite request waits for the one connection: it is only ever busy, never down.
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Prepared statements a MySQL connection keeps, unless told otherwise. sqlx's default of 100
+/// is smaller than the statements this application runs: each statement prepared beyond it
+/// closes the oldest, and the close (which has no reply) followed at once by the next request
+/// on a socket without `TCP_NODELAY` waits for the server's delayed acknowledgement, about
+/// 40 ms. The server counts every connection's statements against `max_prepared_stmt_count`
+/// (16,382 by default): pool size × this × processes must stay below it.
+pub const STATEMENT_CACHE_DEFAULT: usize = 250;
+
 /// Connects to `url` (`sqlite://path?mode=rwc` or `mysql://…`); a MySQL request that cannot
-/// get a connection within `acquire_timeout` fails as unavailable.
+/// get a connection within `acquire_timeout` fails as unavailable; each MySQL connection keeps
+/// up to `statement_cache` prepared statements.
 ///
 /// SQLite is the single-node embedded default: it gets one pooled connection, so writers are
 /// serialised in the process instead of failing with "database is locked" when a read
@@ -23,6 +32,7 @@ pub async fn connect(
     url: &str,
     max_connections: u32,
     acquire_timeout: Duration,
+    statement_cache: usize,
 ) -> DomainResult<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.acquire_timeout(acquire_timeout).sqlx_logging(false);
@@ -42,7 +52,10 @@ pub async fn connect(
                     .create_if_missing(true)
             });
     } else {
-        options.max_connections(max_connections).min_connections(1);
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .map_sqlx_mysql_opts(move |o| o.statement_cache_capacity(statement_cache));
     }
     Ok(Database::connect(options).await?)
 }

@@ -34,18 +34,28 @@ pub(crate) async fn database() -> TestDb {
             .await
             .expect("create the test database");
         server.close().await.ok();
-        let db = db::connect(&format!("{server_url}/{name}"), 8, Duration::from_secs(5))
-            .await
-            .expect("connect to the test database");
+        let db = db::connect(
+            &format!("{server_url}/{name}"),
+            8,
+            Duration::from_secs(5),
+            db::STATEMENT_CACHE_DEFAULT,
+        )
+        .await
+        .expect("connect to the test database");
         db::migrate(&db).await.expect("migrate");
         TestDb {
             db,
             mysql: Some((server_url, name)),
         }
     } else {
-        let db = db::connect("sqlite::memory:", 1, Duration::from_secs(5))
-            .await
-            .expect("open SQLite in memory");
+        let db = db::connect(
+            "sqlite::memory:",
+            1,
+            Duration::from_secs(5),
+            db::STATEMENT_CACHE_DEFAULT,
+        )
+        .await
+        .expect("open SQLite in memory");
         db::migrate(&db).await.expect("migrate");
         TestDb { db, mysql: None }
     }
