@@ -354,17 +354,7 @@ async fn owner_and_message_actions_are_checked_with_the_path_of_each_fault() {
 #[tokio::test]
 async fn two_server_processes_on_one_database_send_each_message_once() {
     let first = spawn_app().await;
-    let (database, redis, wechat) = (
-        first.settings.database_url.clone(),
-        first.settings.redis_url.clone(),
-        first.settings.wechat.base_url.clone(),
-    );
-    let second = scantag_e2e::spawn_app_with(move |s| {
-        s.database_url = database;
-        s.redis_url = redis;
-        s.wechat.base_url = wechat;
-    })
-    .await;
+    let second = scantag_e2e::spawn_beside(&first, |_| {}).await;
     let admin = first.tenant_admin("Acme").await;
     let scene = first
         .post(

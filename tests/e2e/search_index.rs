@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use scantag_e2e::{Answer, Session, TestApp, spawn_app, spawn_app_with};
+use scantag_e2e::{Answer, Session, TestApp, spawn_app, spawn_app_with, spawn_beside};
 use serde_json::{Value, json};
 
 /// A small deterministic generator (xorshift64*), so a failure can be replayed.
@@ -241,16 +241,9 @@ async fn fresh_search(app: &TestApp, session: &Session, body: &Value) -> Answer 
     app.send(req).await.expect(200)
 }
 
-/// Every id a filter finds, walking pages of `limit` past the cache, with the total and the
-/// paths that answered.
-async fn walk(
-    app: &TestApp,
-    session: &Session,
-    filter: &Value,
-    limit: u32,
-) -> (Vec<i64>, i64, HashSet<String>) {
-    let (mut ids, mut paths, mut cursor) = (Vec::new(), HashSet::new(), None::<String>);
-    let mut total = None;
+/// Every page of a filter, `limit` at a time, past the cache.
+async fn pages(app: &TestApp, session: &Session, filter: &Value, limit: u32) -> Vec<Answer> {
+    let (mut pages, mut cursor) = (Vec::new(), None::<String>);
     for _ in 0..500 {
         let mut body = filter.clone();
         body["limit"] = json!(limit);
@@ -258,16 +251,32 @@ async fn walk(
             body["cursor"] = json!(cursor);
         }
         let page = fresh_search(app, session, &body).await;
+        let next = page.body["next_cursor"].as_str().map(str::to_owned);
+        pages.push(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return pages,
+        }
+    }
+    panic!("the walk did not end");
+}
+
+/// Every id a filter finds, walking pages of `limit` past the cache, with the total (the same
+/// on every page) and the paths that answered.
+async fn walk(
+    app: &TestApp,
+    session: &Session,
+    filter: &Value,
+    limit: u32,
+) -> (Vec<i64>, i64, HashSet<String>) {
+    let (mut ids, mut paths, mut total) = (Vec::new(), HashSet::new(), None);
+    for page in pages(app, session, filter, limit).await {
         paths.insert(page.header("x-search-path").unwrap_or("none").to_owned());
         let page_total = page.body["total"].as_i64().unwrap();
         assert_eq!(*total.get_or_insert(page_total), page_total, "{filter}");
         ids.extend(page.item_ids());
-        match page.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return (ids, total.unwrap_or(0), paths),
-        }
     }
-    panic!("the walk did not end");
+    (ids, total.unwrap_or(0), paths)
 }
 
 /// Waits until the tenant's lists are answered by its index.
@@ -454,17 +463,7 @@ async fn with_the_index_turned_off_sql_answers_every_list() {
 #[tokio::test]
 async fn a_write_through_one_process_is_in_the_next_list_of_another() {
     let first = spawn_app().await;
-    let (database, redis, wechat) = (
-        first.settings.database_url.clone(),
-        first.settings.redis_url.clone(),
-        first.settings.wechat.base_url.clone(),
-    );
-    let second = spawn_app_with(move |s| {
-        s.database_url = database;
-        s.redis_url = redis;
-        s.wechat.base_url = wechat;
-    })
-    .await;
+    let second = spawn_beside(&first, |_| {}).await;
     let admin = first.tenant_admin("Acme").await;
     let group = first.create_group(&admin, "意向", false).await;
     let (hot, cold) = (
@@ -647,21 +646,8 @@ async fn pages_have_no_gaps_or_repeats_while_tags_change_around_them() {
 
 /// Every id of a walk whose total may change between pages (writes happen meanwhile).
 async fn walk_loosely(app: &TestApp, session: &Session, filter: &Value, limit: u32) -> Vec<i64> {
-    let (mut ids, mut cursor) = (Vec::new(), None::<String>);
-    for _ in 0..500 {
-        let mut body = filter.clone();
-        body["limit"] = json!(limit);
-        if let Some(cursor) = &cursor {
-            body["cursor"] = json!(cursor);
-        }
-        let page = fresh_search(app, session, &body).await;
-        ids.extend(page.item_ids());
-        match page.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
-    panic!("the walk did not end");
+    let pages = pages(app, session, filter, limit).await;
+    pages.iter().flat_map(Answer::item_ids).collect()
 }
 
 #[tokio::test]

@@ -291,18 +291,7 @@ async fn high_value_goes_when_its_oldest_order_leaves_the_window() {
 #[tokio::test]
 async fn two_processes_on_one_database_apply_each_due_transition_once() {
     let first = clocked().await;
-    let (database, redis, wechat) = (
-        first.settings.database_url.clone(),
-        first.settings.redis_url.clone(),
-        first.settings.wechat.base_url.clone(),
-    );
-    let second = spawn_app_with(move |s| {
-        s.database_url = database;
-        s.redis_url = redis;
-        s.wechat.base_url = wechat;
-        s.dev.manual_clock = true;
-    })
-    .await;
+    let second = scantag_e2e::spawn_beside(&first, |s| s.dev.manual_clock = true).await;
     let admin = first.tenant_admin("Acme").await;
     let rep = first.invite_staff(&admin, "o-rep", "sales").await;
     template(&first, &admin, "lifecycle").await;

@@ -100,6 +100,26 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A second server process beside `first`: the same database, Redis and WeChat mock, its
+/// own pool, caches, scheduler and search index; `adjust` changes its other settings.
+pub async fn spawn_beside(
+    first: &TestApp,
+    adjust: impl FnOnce(&mut Settings) + Send + 'static,
+) -> TestApp {
+    let (database, redis, wechat) = (
+        first.settings.database_url.clone(),
+        first.settings.redis_url.clone(),
+        first.settings.wechat.base_url.clone(),
+    );
+    spawn_app_with(move |s| {
+        s.database_url = database;
+        s.redis_url = redis;
+        s.wechat.base_url = wechat;
+        adjust(s);
+    })
+    .await
+}
+
 struct Started {
     base_url: String,
     mock: MockState,

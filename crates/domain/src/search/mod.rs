@@ -220,7 +220,7 @@ pub async fn resolve<C: ConnectionTrait>(
     })
 }
 
-fn col(table: &str, column: &str) -> Expr {
+pub(crate) fn col(table: &str, column: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(column)))
 }
 

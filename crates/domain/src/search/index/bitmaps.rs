@@ -34,12 +34,16 @@ pub struct TenantIndex {
     pub(crate) fields: HashMap<(i64, String), RoaringBitmap>,
 }
 
-/// Adds `id` to the bitmap under `key`, appending where ids come in ascending order.
-fn put<K: std::hash::Hash + Eq>(map: &mut HashMap<K, RoaringBitmap>, key: K, id: u32) {
-    let bitmap = map.entry(key).or_default();
+/// Adds `id` to `bitmap`, appending where ids come in ascending order (the builds').
+pub(crate) fn push(bitmap: &mut RoaringBitmap, id: u32) {
     if bitmap.try_push(id).is_err() {
         bitmap.insert(id);
     }
+}
+
+/// Adds `id` to the bitmap under `key`.
+fn put<K: std::hash::Hash + Eq>(map: &mut HashMap<K, RoaringBitmap>, key: K, id: u32) {
+    push(map.entry(key).or_default(), id);
 }
 
 impl TenantIndex {
@@ -73,9 +77,7 @@ impl TenantIndex {
 
     /// Adds a live customer's record (not its tags, which come per tag).
     pub(crate) fn add_record(&mut self, member: &Member) {
-        if self.live.try_push(member.id).is_err() {
-            self.live.insert(member.id);
-        }
+        push(&mut self.live, member.id);
         if let Some(owner) = member.owner {
             put(&mut self.owners, owner, member.id);
         }

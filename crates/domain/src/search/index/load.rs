@@ -8,9 +8,10 @@ use roaring::RoaringBitmap;
 use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
-use super::bitmaps::{Member, TenantIndex};
+use super::bitmaps::{Member, TenantIndex, push};
 use crate::kernel::error::{DomainError, DomainResult, Step};
 use crate::kernel::ids::TenantId;
+use crate::search::col;
 use crate::support::data_version;
 
 /// Rows per read while building.
@@ -19,10 +20,6 @@ const BUILD_CHUNK: u64 = 50_000;
 const MEMBERS_CHUNK: usize = 1_000;
 /// The field types the index holds a bitmap per value of.
 const SELECT_TYPES: [&str; 2] = ["single_select", "multi_select"];
-
-fn col(table: &str, column: &str) -> Expr {
-    Expr::col((Alias::new(table), Alias::new(column)))
-}
 
 /// A customer id as a bitmap member.
 fn member_id(id: i64) -> DomainResult<u32> {
@@ -41,6 +38,33 @@ async fn rows<C: ConnectionTrait>(
     conn.query_all(q).await.step(step)
 }
 
+/// The tenant's live customers, with the record columns the index holds ([`record`] reads a
+/// row of it).
+fn records(tenant: TenantId) -> SelectStatement {
+    Query::select()
+        .columns(["id", "owner_id", "source_channel_id", "project_stage"])
+        .from("customers")
+        .and_where(Expr::col("tenant_id").eq(tenant.0))
+        .and_where(Expr::col("deleted_at").is_null())
+        .order_by("id", Order::Asc)
+        .to_owned()
+}
+
+/// A row of [`records`]: the customer's id and its record, without tags or fields.
+fn record(row: &QueryResult) -> DomainResult<(i64, Member)> {
+    let id: i64 = row.try_get_by_index(0)?;
+    Ok((
+        id,
+        Member {
+            id: member_id(id)?,
+            owner: row.try_get_by_index(1)?,
+            channel: row.try_get_by_index(2)?,
+            stage: row.try_get_by_index(3)?,
+            ..Member::default()
+        },
+    ))
+}
+
 /// Reads the whole index of `tenant`, current as of the data version read before anything
 /// else: changes committed while it reads are in the feed after that version, and the caller
 /// catches up with them.
@@ -53,25 +77,14 @@ pub(crate) async fn build<C: ConnectionTrait>(
     let mut index = TenantIndex::empty(tenant, at.version);
     let mut after = 0_i64;
     loop {
-        let q = Query::select()
-            .columns(["id", "owner_id", "source_channel_id", "project_stage"])
-            .from("customers")
-            .and_where(Expr::col("tenant_id").eq(tenant.0))
-            .and_where(Expr::col("deleted_at").is_null())
+        let q = records(tenant)
             .and_where(Expr::col("id").gt(after))
-            .order_by("id", Order::Asc)
             .limit(BUILD_CHUNK)
             .to_owned();
         let chunk = rows(conn, &q, "reading customers for the search index").await?;
         for row in &chunk {
-            let id: i64 = row.try_get_by_index(0)?;
-            index.add_record(&Member {
-                id: member_id(id)?,
-                owner: row.try_get_by_index(1)?,
-                channel: row.try_get_by_index(2)?,
-                stage: row.try_get_by_index(3)?,
-                ..Member::default()
-            });
+            let (id, member) = record(row)?;
+            index.add_record(&member);
             after = id;
         }
         if (chunk.len() as u64) < BUILD_CHUNK {
@@ -108,9 +121,7 @@ pub(crate) async fn build<C: ConnectionTrait>(
             let chunk = rows(conn, &q, "reading a tag's customers").await?;
             for row in &chunk {
                 let id: i64 = row.try_get_by_index(0)?;
-                if bitmap.try_push(member_id(id)?).is_err() {
-                    bitmap.insert(member_id(id)?);
-                }
+                push(&mut bitmap, member_id(id)?);
                 after = id;
             }
             if (chunk.len() as u64) < BUILD_CHUNK {
@@ -162,10 +173,10 @@ pub(crate) async fn build<C: ConnectionTrait>(
             for row in &chunk {
                 let value: String = row.try_get_by_index(0)?;
                 let id: i64 = row.try_get_by_index(1)?;
-                let bitmap = index.fields.entry((field, value.clone())).or_default();
-                if bitmap.try_push(member_id(id)?).is_err() {
-                    bitmap.insert(member_id(id)?);
-                }
+                push(
+                    index.fields.entry((field, value.clone())).or_default(),
+                    member_id(id)?,
+                );
                 after = Some((value, id));
             }
             if (chunk.len() as u64) < BUILD_CHUNK {
@@ -185,28 +196,14 @@ pub(crate) async fn members<C: ConnectionTrait>(
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(MEMBERS_CHUNK) {
         let chunk = &crate::store::in_list::padded(chunk)[..];
-        let records = Query::select()
-            .columns(["id", "owner_id", "source_channel_id", "project_stage"])
-            .from("customers")
-            .and_where(Expr::col("tenant_id").eq(tenant.0))
-            .and_where(Expr::col("deleted_at").is_null())
+        let q = records(tenant)
             .and_where(Expr::col("id").is_in(chunk.iter().copied()))
-            .order_by("id", Order::Asc)
             .to_owned();
-        let mut members = Vec::new();
-        for row in rows(conn, &records, "re-reading changed customers").await? {
-            let id: i64 = row.try_get_by_index(0)?;
-            members.push((
-                id,
-                Member {
-                    id: member_id(id)?,
-                    owner: row.try_get_by_index(1)?,
-                    channel: row.try_get_by_index(2)?,
-                    stage: row.try_get_by_index(3)?,
-                    ..Member::default()
-                },
-            ));
-        }
+        let mut members = rows(conn, &q, "re-reading changed customers")
+            .await?
+            .iter()
+            .map(record)
+            .collect::<DomainResult<Vec<_>>>()?;
         if members.is_empty() {
             continue;
         }

@@ -24,7 +24,6 @@ mod bitmaps;
 mod load;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -97,20 +96,24 @@ pub struct Held {
     /// One catch-up at a time; the others wait for it and find the index current.
     catching_up: tokio::sync::Mutex<()>,
     last_used: Mutex<Instant>,
-    bytes: AtomicU64,
-    customers: AtomicU64,
 }
 
 impl Held {
     fn new(index: TenantIndex) -> Held {
-        let (bytes, customers) = (index.bytes(), index.customers());
         Held {
             index: RwLock::new(index),
             catching_up: tokio::sync::Mutex::new(()),
             last_used: Mutex::new(Instant::now()),
-            bytes: AtomicU64::new(bytes),
-            customers: AtomicU64::new(customers),
         }
+    }
+
+    /// Bytes the index takes (counted when asked: only the budget and `/readyz` want it).
+    pub fn bytes(&self) -> u64 {
+        self.read(TenantIndex::bytes)
+    }
+
+    fn customers(&self) -> u64 {
+        self.read(TenantIndex::customers)
     }
 
     /// Runs `f` on the index (never across an await).
@@ -152,8 +155,6 @@ impl Held {
             .collect();
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         index.replace(at.version, &changed, &members);
-        self.bytes.store(index.bytes(), Ordering::Relaxed);
-        self.customers.store(index.customers(), Ordering::Relaxed);
         Ok(true)
     }
 }
@@ -228,14 +229,14 @@ impl Indexes {
         tokio::spawn(async move {
             let started = Instant::now();
             tracing::info!(%tenant, why, "building the search index");
-            let outcome = this.build(tenant).await;
+            let outcome = build_now(&this.db, tenant).await;
             let mut slots = this.slots();
             match outcome {
                 Ok(held) => {
-                    let bytes = held.bytes.load(Ordering::Relaxed);
+                    let bytes = held.bytes();
                     tracing::info!(
                         %tenant,
-                        customers = held.customers.load(Ordering::Relaxed),
+                        customers = held.customers(),
                         bytes,
                         ms = started.elapsed().as_millis() as u64,
                         "search index built"
@@ -270,10 +271,6 @@ impl Indexes {
         });
     }
 
-    async fn build(&self, tenant: TenantId) -> DomainResult<Arc<Held>> {
-        build_now(&self.db, tenant).await
-    }
-
     /// Drops the least recently used other indexes until `bytes` more fit in `max`; `false`
     /// when they cannot.
     fn make_room(
@@ -290,7 +287,7 @@ impl Indexes {
                 .iter()
                 .filter(|(t, _)| **t != tenant)
                 .filter_map(|(_, s)| match s {
-                    Slot::Ready(h) => Some(h.bytes.load(Ordering::Relaxed)),
+                    Slot::Ready(h) => Some(h.bytes()),
                     _ => None,
                 })
                 .sum();
@@ -348,8 +345,8 @@ impl Indexes {
             match slot {
                 Slot::Ready(held) => {
                     stats.tenants += 1;
-                    stats.bytes += held.bytes.load(Ordering::Relaxed);
-                    stats.customers += held.customers.load(Ordering::Relaxed);
+                    stats.bytes += held.bytes();
+                    stats.customers += held.customers();
                 }
                 Slot::Building => stats.building += 1,
                 Slot::Failed { .. } => {}
@@ -470,13 +467,6 @@ pub async fn build_now(db: &DatabaseConnection, tenant: TenantId) -> DomainResul
         ));
     }
     Ok(held)
-}
-
-impl Held {
-    /// Bytes the index takes.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]
