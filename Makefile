@@ -1,7 +1,7 @@
 # scantag: `make run` starts the server on the embedded defaults; `make test` runs every test.
 
 CARGO ?= cargo
-SEARCH_BENCH_ARGS ?= --buffer-pool-mib 4096
+SEARCH_BENCH_ARGS ?= --customers 1000000 --buffer-pool-mib 4096
 CAPTURE_BENCH_ARGS ?=
 RULES_BENCH_ARGS ?=
 RULES_SCALE_ARGS ?= --buffer-pool-mib 8192
@@ -85,7 +85,7 @@ bench: bench-search bench-capture bench-rules
 ## Seed customers with skewed tags, build the search index, then measure tag-filtered search
 ## over HTTP (index, cache bypassed, and warm) against the server's SQL and a relational
 ## division, the bitmaps alone and searches right after writes, checking every answer;
-## e.g. make bench-search SEARCH_BENCH_ARGS="--customers 10000000 --buffer-pool-mib 16384 --division-queries 10".
+## e.g. make bench-search SEARCH_BENCH_ARGS="--customers 10000000 --buffer-pool-mib 12288 --division-queries 10".
 bench-search:
 	$(CARGO) run --release -p scantag-bench -- search $(SEARCH_BENCH_ARGS)
 
